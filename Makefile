@@ -1,0 +1,33 @@
+# pidone: `make demo` runs it over a demo workload, `make test` runs the suite.
+# Both set up what they need: a virtual environment in .venv, Debian packages when root.
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+APT_PACKAGES := tini dumb-init util-linux procps
+
+.PHONY: test demo venv system-packages clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $@
+
+# Debian packages the tests use (the peers to compare against, unshare, ps).
+system-packages:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+		else echo "make: missing Debian packages:$$missing (run as root to install them)" >&2; fi; \
+	fi
+
+test: venv system-packages
+	$(PY) -m pytest -q
+
+demo: venv
+	$(PY) examples/demo.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

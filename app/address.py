@@ -1,0 +1,47 @@
+"""Where the HTTP server listens: HOST:PORT, [V6]:PORT, :PORT, unix:/path, or off."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+
+class AddressError(ValueError):
+    """An --http value that names no place to listen."""
+
+
+@dataclass(frozen=True)
+class ListenAddress:
+    host: str | None = None
+    """None with a port means every address (IPv4 and IPv6)."""
+    port: int | None = None
+    unix_path: str | None = None
+
+    @property
+    def off(self) -> bool:
+        return self.port is None and self.unix_path is None
+
+
+def parse_address(text: str) -> ListenAddress:
+    value = text.strip()
+    if value.lower() == "off":
+        return ListenAddress()
+    if value.startswith("unix:"):
+        path = value[len("unix:"):]
+        if not path:
+            raise AddressError(f"{text!r}: unix: needs a socket path, e.g. unix:/run/pidone.sock")
+        return ListenAddress(unix_path=path)
+    host, sep, port_text = value.rpartition(":")
+    if not sep:
+        raise AddressError(f"{text!r}: expected HOST:PORT, [V6]:PORT, :PORT, unix:/path or off")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise AddressError(f"{text!r}: {host!r} is not an IPv6 address") from None
+    elif ":" in host:
+        raise AddressError(f"{text!r}: put an IPv6 address in brackets, e.g. [::1]:{port_text}")
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise AddressError(f"{text!r}: port must be a number from 1 to 65535")
+    return ListenAddress(host=host or None, port=int(port_text))

@@ -1,0 +1,233 @@
+"""The command line: flags and environment variables into a Config, errors into exit status 2."""
+
+from __future__ import annotations
+
+import getopt
+import math
+import os
+import sys
+from collections.abc import Mapping, Sequence
+
+from app import __version__
+from app.config import DEFAULT_GRACE, DEFAULT_HTTP, Config
+from app.signals import SignalNameError, parse_rewrite, parse_signal
+
+USAGE_EXIT = 2
+
+HELP = f"""\
+usage: pidone [OPTIONS] [--] COMMAND [ARG...]
+       pidone health [--url URL] [--timeout S]
+       pidone --version | --help
+
+Run COMMAND as the one child: reap every zombie, forward every signal,
+exit with the child's status. Serves /health, /metrics and POST /signal.
+
+options:
+  -c, --single-child        signals go to the child alone, not its process group
+  -g                        signals go to the child's process group (the default)
+  -s, --subreaper           register as child subreaper (when not PID 1)
+  -p, --pdeathsig SIG       signal pidone gets when its parent dies
+  -r, --rewrite FROM:TO     rewrite signal FROM into TO before forwarding; TO 0 drops it
+  -e, --remap-exit CODE     exit 0 when the child exits with CODE (repeatable)
+  -v, --verbose             more log output (repeatable)
+  -w, --warn-on-reap        log a warning for each orphan zombie reaped
+      --http ADDR           HOST:PORT, [V6]:PORT, :PORT, unix:/path or off
+                            (default {DEFAULT_HTTP})
+      --token-file PATH     bearer token required by /signal, /status, /processes
+      --grace SECONDS       after the child exits: SIGTERM the rest, wait, SIGKILL
+                            (default {DEFAULT_GRACE:g})
+      --term-delay SECONDS  on SIGTERM, turn /readyz to 503 and forward it later
+      --stop-timeout SECONDS  SIGKILL the child this long after a forwarded TERM/INT/QUIT
+      --log-format FORMAT   text or json
+  -V, --version             print the version and exit
+  -h, --help                print this help and exit
+
+Every flag has an environment variable (PIDONE_*); tini's and dumb-init's are
+honoured too. A flag on the command line wins over its variable.
+"""
+
+_SHORT = "+cgsp:r:e:vwhV"
+_LONG = [
+    "single-child", "subreaper", "pdeathsig=", "rewrite=", "remap-exit=", "verbose",
+    "warn-on-reap", "http=", "token-file=", "grace=", "term-delay=", "stop-timeout=",
+    "log-format=", "help", "version",
+]
+
+
+class UsageError(Exception):
+    """A mistake on the command line or in the environment: one line, exit status 2."""
+
+
+class EarlyExit(Exception):
+    """--help or --version: print the text and exit 0."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["health"]:
+        from app.probe import main as probe_main
+
+        return probe_main(args[1:])
+    try:
+        config = parse_config(args, os.environ)
+    except EarlyExit as shown:
+        print(shown, end="")
+        return 0
+    except UsageError as error:
+        print(f"pidone: {error}", file=sys.stderr)
+        return USAGE_EXIT
+    from app.lifecycle import run
+
+    run(config)
+
+
+def parse_config(args: Sequence[str], env: Mapping[str, str]) -> Config:
+    """Flags first, then the environment for whatever a flag did not set."""
+    try:
+        options, command = getopt.getopt(list(args), _SHORT, _LONG)
+    except getopt.GetoptError as error:
+        raise UsageError(f"{error.msg} (see pidone --help)") from None
+
+    given: dict[str, object] = {}
+    rewrites: dict[int, int] = {}
+    remaps: set[int] = set()
+    verbosity = 0
+    for flag, value in options:
+        if flag in ("-h", "--help"):
+            raise EarlyExit(HELP)
+        if flag in ("-V", "--version"):
+            raise EarlyExit(f"pidone {__version__}\n")
+        if flag in ("-c", "--single-child"):
+            given["single_child"] = True
+        elif flag == "-g":
+            given["single_child"] = False
+        elif flag in ("-s", "--subreaper"):
+            given["subreaper"] = True
+        elif flag in ("-p", "--pdeathsig"):
+            given["pdeathsig"] = _signal_option(flag, value)
+        elif flag in ("-r", "--rewrite"):
+            source, target = _rewrite_option(flag, value)
+            rewrites[source] = target
+        elif flag in ("-e", "--remap-exit"):
+            remaps.add(_exit_code_option(flag, value))
+        elif flag in ("-v", "--verbose"):
+            verbosity += 1
+        elif flag in ("-w", "--warn-on-reap"):
+            given["warn_on_reap"] = True
+        elif flag == "--http":
+            given["http"] = _http_option(flag, value)
+        elif flag == "--token-file":
+            given["token"] = read_token_file(value)
+        elif flag == "--grace":
+            given["grace"] = _seconds_option(flag, value)
+        elif flag == "--term-delay":
+            given["term_delay"] = _seconds_option(flag, value)
+        elif flag == "--stop-timeout":
+            given["stop_timeout"] = _seconds_option(flag, value)
+        elif flag == "--log-format":
+            given["log_format"] = _log_format_option(flag, value)
+
+    if not command:
+        raise UsageError("no command given: usage: pidone [OPTIONS] [--] COMMAND [ARG...]")
+    if verbosity:
+        given["verbosity"] = verbosity
+    settings = {**_from_environment(env, given), **given}
+    return Config(
+        command=tuple(command), rewrites=rewrites, remap_exit=frozenset(remaps), **settings
+    )
+
+
+def _from_environment(env: Mapping[str, str], given: Mapping[str, object]) -> dict[str, object]:
+    """Settings from PIDONE_* and the peers' variables, read only where no flag decided."""
+    found: dict[str, object] = {}
+    if env.get("PIDONE_SINGLE_CHILD") == "1" or env.get("DUMB_INIT_SETSID") == "0":
+        found["single_child"] = True
+    if env.get("PIDONE_SUBREAPER") == "1" or "TINI_SUBREAPER" in env:
+        found["subreaper"] = True
+    if "PIDONE_LOG_LEVEL" in env and "verbosity" not in given:
+        from app.log import verbosity_from_level_name
+
+        try:
+            found["verbosity"] = verbosity_from_level_name(env["PIDONE_LOG_LEVEL"])
+        except ValueError as error:
+            raise UsageError(f"PIDONE_LOG_LEVEL: {error}") from None
+    if "PIDONE_HTTP" in env and "http" not in given:
+        found["http"] = _http_option("PIDONE_HTTP", env["PIDONE_HTTP"])
+    if "token" not in given:
+        if "PIDONE_TOKEN_FILE" in env:
+            found["token"] = read_token_file(env["PIDONE_TOKEN_FILE"])
+        elif "PIDONE_TOKEN" in env:
+            found["token"] = _token_value("PIDONE_TOKEN", env["PIDONE_TOKEN"])
+    for key, name in (("grace", "PIDONE_GRACE"), ("term_delay", "PIDONE_TERM_DELAY"),
+                      ("stop_timeout", "PIDONE_STOP_TIMEOUT")):
+        if name in env and key not in given:
+            found[key] = _seconds_option(name, env[name])
+    if "PIDONE_LOG_FORMAT" in env and "log_format" not in given:
+        found["log_format"] = _log_format_option("PIDONE_LOG_FORMAT", env["PIDONE_LOG_FORMAT"])
+    return found
+
+
+def read_token_file(path: str) -> str:
+    """The bearer token from a file (surrounding whitespace stripped); it must not be empty."""
+    try:
+        with open(path, encoding="utf-8") as token_file:
+            text = token_file.read()
+    except (OSError, UnicodeDecodeError) as error:
+        reason = getattr(error, "strerror", None) or "not valid UTF-8"
+        raise UsageError(f"cannot read token file {path!r}: {reason}") from None
+    return _token_value(f"token file {path!r}", text)
+
+
+def _token_value(origin: str, text: str) -> str:
+    token = text.strip()
+    if not token:
+        raise UsageError(f"{origin} is empty: a token must have at least one character")
+    if any(ch.isspace() or not ch.isprintable() for ch in token):
+        raise UsageError(f"{origin} holds whitespace or control characters: one word is expected")
+    return token
+
+
+def _signal_option(flag: str, value: str) -> int:
+    try:
+        return parse_signal(value)
+    except SignalNameError as error:
+        raise UsageError(f"{flag}: {error}") from None
+
+
+def _rewrite_option(flag: str, value: str) -> tuple[int, int]:
+    try:
+        return parse_rewrite(value)
+    except SignalNameError as error:
+        raise UsageError(f"{flag}: {error}") from None
+
+
+def _exit_code_option(flag: str, value: str) -> int:
+    if not value.strip().isdigit() or not 0 <= int(value) <= 255:
+        raise UsageError(f"{flag}: exit code must be a whole number from 0 to 255, not {value!r}")
+    return int(value)
+
+
+def _seconds_option(flag: str, value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise UsageError(f"{flag}: expected a number of seconds, not {value!r}") from None
+    if not math.isfinite(seconds) or seconds < 0:
+        raise UsageError(f"{flag}: seconds must be zero or more, not {value!r}")
+    return seconds
+
+
+def _http_option(flag: str, value: str) -> str:
+    from app.address import AddressError, parse_address
+
+    try:
+        parse_address(value)
+    except AddressError as error:
+        raise UsageError(f"{flag}: {error}") from None
+    return value
+
+
+def _log_format_option(flag: str, value: str) -> str:
+    if value not in ("text", "json"):
+        raise UsageError(f"{flag}: log format must be text or json, not {value!r}")
+    return value

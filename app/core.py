@@ -1,0 +1,264 @@
+"""The core loop: wait for signals, reap children, forward, and leave when the child is gone."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from dataclasses import dataclass
+
+from app import procfs
+from app.config import Config
+from app.signals import FORWARDED, JOB_CONTROL, TERMINATING, signal_name
+from app.state import ChildStatus, CoreState, Phase, Snapshot
+
+log = logging.getLogger("pidone")
+
+WAITED = frozenset(FORWARDED | {signal.SIGCHLD})
+HEARTBEAT_INTERVAL = 1.0
+"""Seconds the loop sleeps at most: the /health heartbeat moves at least this often."""
+LAST_REAP_TIMEOUT = 5.0
+"""After SIGKILL, how long to keep reaping before leaving anyway (a process stuck in D state)."""
+
+
+class ChildNotRunning(Exception):
+    """A signal was asked for but the child has already exited."""
+
+
+@dataclass(frozen=True)
+class Delivery:
+    signo: int
+    pid: int
+    target: str
+    """"group" or "child"."""
+
+
+def block_signals() -> None:
+    """Block everything pidone waits for, before any thread exists, so that only sigtimedwait takes them."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, WAITED)
+
+
+def exit_status(wait_status: int) -> tuple[int, int | None]:
+    """The shell's view of a wait status: (code, or 128+N; the killing signal or None)."""
+    code = os.waitstatus_to_exitcode(wait_status)
+    if code < 0:
+        return 128 - code, -code
+    return code, None
+
+
+class Core:
+    """Owns waitpid and the child's signals; the HTTP side calls only `snapshot` and `send`."""
+
+    def __init__(self, config: Config, state: CoreState) -> None:
+        self.config = config
+        self.state = state
+        self._target_group = not config.single_child
+        self._pending_term_at: float | None = None
+        self._kill_at: float | None = None
+        self._has_children = True
+        self._core_thread = threading.get_ident()
+
+    # -- the narrow interface for the HTTP side -------------------------------------------
+
+    def snapshot(self) -> Snapshot:
+        return self.state.snapshot()
+
+    def send(self, signo: int, source: str = "http") -> Delivery:
+        """Deliver `signo` to the child (or its group) now; raises ChildNotRunning."""
+        delivery = self._deliver(signo, source, time.perf_counter())
+        if self._kill_at is not None:
+            # Wake the core so it sleeps no longer than the --stop-timeout deadline.
+            signal.pthread_kill(self._core_thread, signal.SIGCHLD)
+        return delivery
+
+    # -- the loop -------------------------------------------------------------------------
+
+    def supervise(self) -> None:
+        """Wait, reap and forward until the child has exited."""
+        state = self.state
+        while state.child.running:
+            info = signal.sigtimedwait(WAITED, self._sleep_seconds())
+            state.heartbeat = time.time()
+            if info is not None:
+                if info.si_signo == signal.SIGCHLD:
+                    self.reap()
+                else:
+                    self.on_signal(info.si_signo, time.perf_counter())
+            if self._pending_term_at is not None or self._kill_at is not None:
+                self._on_deadlines()
+
+    def reap(self) -> None:
+        """Drain waitpid(-1, WNOHANG): the child's exit is recorded under the lock, so no
+        forward can reach a recycled PID."""
+        state = self.state
+        child_pid = state.child.pid
+        reaped_orphans: list[int] = []
+        with state.lock:
+            while True:
+                try:
+                    pid, wait_status = os.waitpid(-1, os.WNOHANG)
+                except ChildProcessError:
+                    self._has_children = False
+                    break
+                if pid == 0:
+                    self._has_children = True
+                    break
+                if pid == child_pid and state.child.running:
+                    self._record_child_exit(wait_status)
+                else:
+                    reaped_orphans.append(pid)
+            state.zombies_reaped += len(reaped_orphans)
+        if self.config.warn_on_reap:
+            for pid in reaped_orphans:
+                log.warning("reaped zombie process %d", pid)
+
+    def on_signal(self, signo: int, learned_at: float) -> None:
+        """One signal from the OS: count it, apply --term-delay and -r, forward it."""
+        state = self.state
+        with state.lock:
+            state.signals_received[signo] = state.signals_received.get(signo, 0) + 1
+            if signo == signal.SIGTERM and self.config.term_delay > 0 and self._pending_term_at is None \
+                    and state.phase == Phase.RUNNING:
+                state.phase = Phase.TERMINATING
+                self._pending_term_at = time.monotonic() + self.config.term_delay
+                log.info("SIGTERM received: not ready now, forwarding in %.3gs", self.config.term_delay)
+                return
+        target = self.config.rewrites.get(signo, signo)
+        if target == 0:
+            log.debug("dropped %s (rewrite to 0)", signal_name(signo))
+        else:
+            try:
+                self._deliver(target, "os", learned_at)
+            except ChildNotRunning:
+                pass
+        if signo in JOB_CONTROL and os.getpid() != 1:
+            # As dumb-init: stop ourselves too, so the shell that started us sees the job stop.
+            os.kill(os.getpid(), signal.SIGSTOP)
+
+    def _deliver(self, signo: int, source: str, learned_at: float) -> Delivery:
+        state = self.state
+        with state.lock:
+            child = state.child
+            if not child.running:
+                raise ChildNotRunning(f"the child (pid {child.pid}) has exited")
+            if signo in TERMINATING:
+                self._begin_terminating(signo)
+            try:
+                if self._target_group:
+                    os.killpg(child.pid, signo)
+                else:
+                    os.kill(child.pid, signo)
+                target = "group" if self._target_group else "child"
+            except ProcessLookupError:
+                # The child moved to another group of its own; it is still ours to signal.
+                os.kill(child.pid, signo)
+                target = "child"
+            state.record_forward(signo, source, time.perf_counter() - learned_at)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("forwarded %s to %s %d (%s)", signal_name(signo), target, child.pid, source)
+        return Delivery(signo, child.pid, target)
+
+    def _begin_terminating(self, signo: int) -> None:
+        """Caller holds the lock: readiness ends, --stop-timeout is armed, a delayed TERM is sent now."""
+        if self.state.phase == Phase.RUNNING:
+            self.state.phase = Phase.TERMINATING
+        if signo == signal.SIGTERM:
+            self._pending_term_at = None
+        if self.config.stop_timeout is not None and self._kill_at is None:
+            self._kill_at = time.monotonic() + self.config.stop_timeout
+
+    def _sleep_seconds(self) -> float:
+        deadlines = [d for d in (self._pending_term_at, self._kill_at) if d is not None]
+        if not deadlines:
+            return HEARTBEAT_INTERVAL
+        return max(0.0, min(HEARTBEAT_INTERVAL, min(deadlines) - time.monotonic()))
+
+    def _on_deadlines(self) -> None:
+        now = time.monotonic()
+        if self._pending_term_at is not None and now >= self._pending_term_at:
+            self._pending_term_at = None
+            try:
+                self._deliver(signal.SIGTERM, "os", time.perf_counter())
+            except ChildNotRunning:
+                pass
+        if self._kill_at is not None and now >= self._kill_at:
+            self._kill_at = None
+            with self.state.lock:
+                if self.state.child.running:
+                    log.warning("child still running %.3gs after a stop signal: sending SIGKILL",
+                                self.config.stop_timeout)
+                    self._kill_child_now()
+
+    def _kill_child_now(self) -> None:
+        pid = self.state.child.pid
+        try:
+            if self._target_group:
+                os.killpg(pid, signal.SIGKILL)
+            else:
+                os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            os.kill(pid, signal.SIGKILL)
+
+    def _record_child_exit(self, wait_status: int) -> None:
+        code, killed_by = exit_status(wait_status)
+        old = self.state.child
+        self.state.child = ChildStatus(old.argv, old.pid, old.start_time, False, code, killed_by)
+        self.state.phase = Phase.STOPPING
+        if killed_by is not None:
+            log.info("child %d killed by %s", old.pid, signal_name(killed_by))
+        else:
+            log.info("child %d exited with status %d", old.pid, code)
+
+    # -- leaving --------------------------------------------------------------------------
+
+    def leave(self) -> int:
+        """SIGTERM what is left, reap for up to --grace, SIGKILL the rest; return pidone's status."""
+        if self._has_children or self._descendants():
+            self.terminate_rest(signal.SIGTERM)
+            if not self._reap_until(time.monotonic() + self.config.grace):
+                log.warning("processes left after %.3gs grace: sending SIGKILL", self.config.grace)
+                self.terminate_rest(signal.SIGKILL)
+                self._reap_until(time.monotonic() + LAST_REAP_TIMEOUT)
+        with self.state.lock:
+            self.state.phase = Phase.EXITED
+        code = self.state.child.exit_code
+        assert code is not None
+        return 0 if code in self.config.remap_exit else code
+
+    def terminate_rest(self, signo: int) -> None:
+        """Signal every process left: the whole PID namespace when PID 1, else our descendants."""
+        if os.getpid() == 1:
+            # Only as PID 1 does -1 mean "this namespace"; elsewhere it is every process on the host.
+            try:
+                os.kill(-1, signo)
+            except ProcessLookupError:
+                pass
+            return
+        for info in self._descendants():
+            try:
+                os.kill(info.pid, signo)
+            except ProcessLookupError:
+                pass
+
+    def _descendants(self) -> list[procfs.ProcessInfo]:
+        if os.getpid() == 1 or not self.state.is_subreaper:
+            return []  # as PID 1 every process is ours to reap; otherwise orphans are not ours
+        return procfs.descendants(os.getpid(), procfs.read_processes())
+
+    def _reap_until(self, deadline: float) -> bool:
+        """Reap while waiting; True once nothing is left to wait for."""
+        while True:
+            self.reap()
+            if not self._has_children and not self._descendants():
+                return True
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            info = signal.sigtimedwait(WAITED, min(remaining, HEARTBEAT_INTERVAL))
+            self.state.heartbeat = time.time()
+            if info is not None and info.si_signo != signal.SIGCHLD:
+                with self.state.lock:
+                    received = self.state.signals_received
+                    received[info.si_signo] = received.get(info.si_signo, 0) + 1

@@ -1,0 +1,84 @@
+"""Signal names and numbers, which signals pidone forwards, and rewrite rules."""
+
+from __future__ import annotations
+
+import signal
+
+SIGRTMIN = signal.SIGRTMIN
+SIGRTMAX = signal.SIGRTMAX
+
+# SIGKILL and SIGSTOP cannot be caught; SIGCHLD is pidone's own business.
+_NOT_FORWARDED = {signal.SIGKILL, signal.SIGSTOP, signal.SIGCHLD}
+
+FORWARDED: frozenset[int] = frozenset(
+    int(s) for s in signal.valid_signals() if s not in _NOT_FORWARDED
+)
+"""Every signal pidone blocks, takes with sigtimedwait, and passes on."""
+
+TERMINATING: frozenset[int] = frozenset({signal.SIGTERM, signal.SIGINT, signal.SIGQUIT})
+"""Signals that ask the workload to stop: they end readiness and arm --stop-timeout."""
+
+JOB_CONTROL: frozenset[int] = frozenset({signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU})
+
+
+class SignalNameError(ValueError):
+    """A signal name or number that does not name a signal on this system."""
+
+
+def signal_name(signo: int) -> str:
+    """The name `kill -l` would print, with the SIG prefix: SIGTERM, SIGRTMIN+3, SIGRTMAX-1."""
+    if SIGRTMIN <= signo <= SIGRTMAX:
+        offset_from_min = signo - SIGRTMIN
+        offset_from_max = SIGRTMAX - signo
+        if offset_from_min == 0:
+            return "SIGRTMIN"
+        if offset_from_max == 0:
+            return "SIGRTMAX"
+        if offset_from_min <= offset_from_max:
+            return f"SIGRTMIN+{offset_from_min}"
+        return f"SIGRTMAX-{offset_from_max}"
+    try:
+        return signal.Signals(signo).name
+    except ValueError:
+        return f"SIG{signo}"
+
+
+def parse_signal(text: str) -> int:
+    """Read TERM, SIGTERM, term, 15, RTMIN+3 or SIGRTMAX-2 as a signal number."""
+    spec = text.strip().upper()
+    try:
+        signo = int(spec) if spec.isdigit() else _number_of_name(spec)
+    except (KeyError, ValueError):
+        raise SignalNameError(f"unknown signal {text!r}") from None
+    if signo not in _VALID:
+        raise SignalNameError(f"unknown signal {text!r}")
+    return signo
+
+
+_VALID = frozenset(int(s) for s in signal.valid_signals())
+
+
+def _number_of_name(spec: str) -> int:
+    if not spec.startswith("SIG"):
+        spec = "SIG" + spec
+    for base_name, base in (("SIGRTMIN", SIGRTMIN), ("SIGRTMAX", SIGRTMAX)):
+        if spec.startswith(base_name):
+            rest = spec[len(base_name):]
+            if rest == "":
+                return base
+            if rest[0] in "+-" and rest[1:].isdigit():
+                return base + int(rest[1:]) if rest[0] == "+" else base - int(rest[1:])
+            raise ValueError(spec)
+    return int(signal.Signals[spec])
+
+
+def parse_rewrite(text: str) -> tuple[int, int]:
+    """Read a dumb-init style rewrite FROM:TO; TO 0 means drop the signal."""
+    source, sep, target = text.partition(":")
+    if not sep or not source or not target:
+        raise SignalNameError(f"malformed rewrite {text!r}: expected FROM:TO, e.g. TERM:QUIT or 15:3")
+    from_signo = parse_signal(source)
+    to_signo = 0 if target.strip() == "0" else parse_signal(target)
+    if from_signo not in FORWARDED:
+        raise SignalNameError(f"cannot rewrite {signal_name(from_signo)}: pidone never receives it")
+    return from_signo, to_signo

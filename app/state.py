@@ -1,0 +1,107 @@
+"""What the core knows — counters, the child's status, the shutdown phase — as consistent snapshots."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+FORWARD_BUCKETS: tuple[float, ...] = (
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+)
+"""Seconds; a forward normally takes tens of microseconds, so the low end is fine-grained."""
+
+
+class Phase:
+    """The shutdown phase, in the order pidone goes through them."""
+
+    RUNNING = "running"          # child runs, nothing asked it to stop
+    TERMINATING = "terminating"  # a TERM/INT/QUIT arrived; the child still runs (not ready)
+    STOPPING = "stopping"        # the child has exited; pidone is ending what is left
+    EXITED = "exited"            # pidone is about to exit
+
+
+@dataclass(frozen=True)
+class ChildStatus:
+    argv: tuple[str, ...]
+    pid: int
+    start_time: float
+    running: bool
+    exit_code: int | None = None
+    """The status pidone exits with for it: the code, or 128+N for signal N."""
+    exit_signal: int | None = None
+
+
+@dataclass(frozen=True)
+class Histogram:
+    """Cumulative bucket counts in Prometheus' shape, upper bounds from FORWARD_BUCKETS."""
+
+    bucket_counts: tuple[int, ...]
+    total: int
+    sum_seconds: float
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One consistent view of the core, taken under its lock."""
+
+    child: ChildStatus
+    phase: str
+    ready: bool
+    heartbeat: float
+    zombies_reaped: int
+    signals_received: dict[int, int]
+    signals_forwarded: dict[tuple[int, str], int]
+    forward_latency: Histogram
+    is_pid1: bool
+    is_subreaper: bool
+    warnings: tuple[str, ...]
+
+
+@dataclass
+class CoreState:
+    """Mutable state, written by the core thread and by forwards from HTTP, under `lock`."""
+
+    child: ChildStatus
+    is_pid1: bool
+    is_subreaper: bool
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    phase: str = Phase.RUNNING
+    heartbeat: float = 0.0
+    zombies_reaped: int = 0
+    signals_received: dict[int, int] = field(default_factory=dict)
+    signals_forwarded: dict[tuple[int, str], int] = field(default_factory=dict)
+    latency_counts: list[int] = field(default_factory=lambda: [0] * len(FORWARD_BUCKETS))
+    latency_total: int = 0
+    latency_sum: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+
+    def record_forward(self, signo: int, source: str, seconds: float) -> None:
+        """Count one delivered signal; the caller holds the lock."""
+        key = (signo, source)
+        self.signals_forwarded[key] = self.signals_forwarded.get(key, 0) + 1
+        self.latency_total += 1
+        self.latency_sum += seconds
+        for index, bound in enumerate(FORWARD_BUCKETS):
+            if seconds <= bound:
+                self.latency_counts[index] += 1
+                break
+
+    def snapshot(self) -> Snapshot:
+        with self.lock:
+            cumulative, running_total = [], 0
+            for count in self.latency_counts:
+                running_total += count
+                cumulative.append(running_total)
+            return Snapshot(
+                child=self.child,
+                phase=self.phase,
+                ready=self.child.running and self.phase == Phase.RUNNING,
+                heartbeat=self.heartbeat,
+                zombies_reaped=self.zombies_reaped,
+                signals_received=dict(self.signals_received),
+                signals_forwarded=dict(self.signals_forwarded),
+                forward_latency=Histogram(tuple(cumulative), self.latency_total, self.latency_sum),
+                is_pid1=self.is_pid1,
+                is_subreaper=self.is_subreaper,
+                warnings=tuple(self.warnings),
+            )

@@ -1,0 +1,145 @@
+"""Fixtures that run an init (pidone, or a peer) as PID 1 of a fresh PID namespace."""
+
+from __future__ import annotations
+
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKLOAD = [sys.executable, str(ROOT / "tests" / "workload.py")]
+PIDONE = [sys.executable, "-m", "app"]
+PEERS = {"tini": ["tini", "--"], "dumb-init": ["dumb-init", "--"]}
+
+
+def init_command(init: str) -> list[str]:
+    """The command line prefix that starts `init` with its children after it."""
+    if init == "pidone":
+        return [*PIDONE, "--http", "off"]
+    if shutil.which(PEERS[init][0]) is None:
+        pytest.skip(f"{init} is not installed")
+    return list(PEERS[init])
+
+
+class RunningInit:
+    """An init started under `unshare --pid --fork`, and the pipe its workload reports on."""
+
+    def __init__(self, argv: Sequence[str], *, namespace: bool, env: dict[str, str] | None,
+                 **popen: object) -> None:
+        self.reports_fd, write_fd = os.pipe()
+        self.ack = write_fd
+        prefix = ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child"] if namespace else []
+        full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+        argv = [a.format(ack=write_fd) for a in argv]
+        popen.setdefault("stderr", subprocess.PIPE)
+        self.proc = subprocess.Popen([*prefix, *argv], env=full_env, pass_fds=(write_fd,),
+                                     cwd=ROOT, **popen)
+        os.close(write_fd)
+        self.namespace = namespace
+        self._buffer = b""
+        self._stderr: str | None = None
+        self.workload_pids: list[int] = []
+
+    @property
+    def init_pid(self) -> int:
+        """pidone's PID as this (the host's) namespace sees it."""
+        if not self.namespace:
+            return self.proc.pid
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text()
+            except FileNotFoundError:
+                break
+            if children.split():
+                return int(children.split()[0])
+            time.sleep(0.005)
+        raise AssertionError("the init never started")
+
+    def send(self, signo: int) -> None:
+        os.kill(self.init_pid, signo)
+
+    def read_report(self, timeout: float = 10.0) -> str:
+        """The workload's next line; fails the test when none comes in time."""
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self._buffer:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(f"no report from the workload in {timeout}s")
+            readable, _, _ = select.select([self.reports_fd], [], [], remaining)
+            if readable:
+                chunk = os.read(self.reports_fd, 65536)
+                if not chunk:
+                    raise AssertionError("the workload closed its report pipe")
+                self._buffer += chunk
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        text = line.decode()
+        if text.startswith("ready "):
+            self.workload_pids.append(int(text.split()[1]))
+        return text
+
+    def expect_report(self, prefix: str, timeout: float = 10.0) -> str:
+        line = self.read_report(timeout)
+        assert line.startswith(prefix), f"expected {prefix!r}, got {line!r}"
+        return line
+
+    def wait(self, timeout: float = 20.0) -> int:
+        self.proc.wait(timeout)
+        return self.proc.returncode
+
+    @property
+    def stderr(self) -> str:
+        if self._stderr is None:
+            self.wait()
+            self._stderr = self.proc.stderr.read().decode() if self.proc.stderr else ""
+        return self._stderr
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            # --kill-child makes the kernel end the whole namespace with unshare's child.
+            self.proc.kill()
+            self.proc.wait(10)
+        if not self.namespace:
+            # Without a namespace nothing ends the workload with the init: end it by PID.
+            for pid in self.workload_pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        if self.proc.stderr:
+            self.proc.stderr.close()
+        os.close(self.reports_fd)
+
+
+@pytest.fixture
+def start_init() -> Iterator:
+    """start_init(argv, namespace=True, env=None) -> RunningInit; "{ack}" in argv is the report fd."""
+    started: list[RunningInit] = []
+
+    def start(argv: Sequence[str], *, namespace: bool = True, env: dict[str, str] | None = None,
+              **popen: object) -> RunningInit:
+        running = RunningInit(argv, namespace=namespace, env=env, **popen)
+        started.append(running)
+        return running
+
+    yield start
+    for running in started:
+        running.stop()
+
+
+@pytest.fixture(params=["pidone"])
+def init(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+def workload(*words: str) -> list[str]:
+    """The test workload's argv, reporting on the pipe of RunningInit."""
+    return [*WORKLOAD, "ack={ack}", *words]
