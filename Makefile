@@ -1,12 +1,16 @@
-# pidone: `make demo` runs it over a demo workload, `make test` runs the suite.
+# pidone: `make demo` runs it over a demo workload, `make test` runs the suite,
+# `make bench` compares it with tini, dumb-init and catatonit (docs/benchmarks.md).
 # Both set up what they need: a virtual environment in .venv, Debian packages when root.
 
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := tini dumb-init util-linux procps
+# The benchmarks' peers, load and timing tools, and the compiler for their C probe
+# (make bench, and its smoke test in make test).
+APT_PACKAGES += catatonit wrk hyperfine gcc
 
-.PHONY: test demo venv system-packages clean
+.PHONY: test demo bench venv system-packages clean
 
 venv: $(VENV)/.installed
 
@@ -15,7 +19,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
 	touch $@
 
-# Debian packages the tests use (the peers to compare against, unshare, ps).
+# Debian packages the tests and benchmarks use (the peers to compare against, unshare, ps).
 system-packages:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -25,6 +29,10 @@ system-packages:
 
 test: venv system-packages
 	$(PY) -m pytest -q
+
+# Takes about 15 minutes; writes docs/benchmarks.md and docs/benchmarks.png.
+bench: venv system-packages
+	$(PY) -m bench.run --out docs
 
 demo: venv
 	$(PY) examples/demo.py
