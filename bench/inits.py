@@ -51,3 +51,12 @@ def peer(name: str) -> Init:
 
 def installed_peers() -> list[Init]:
     return [peer(name) for name in PEERS if shutil.which(name)]
+
+
+MINIMAL_PYTHON = Init(
+    "python3 minimal",
+    (sys.executable, "-c",
+     "import os, sys; os.waitpid(os.posix_spawnp(sys.argv[1], sys.argv[1:], os.environ), 0)"),
+)
+"""A baseline, not an init: the interpreter spawning the command and waiting, nothing else.
+It shows the floor a Python init stands on (start-up, memory)."""

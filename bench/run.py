@@ -50,6 +50,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="tiny sizes: checks the harness")
     parser.add_argument("--out", type=Path, default=Path("docs"), help="where to write")
     parser.add_argument("--cases", default=",".join(case.name for case in CASES))
+    parser.add_argument("--inits", help="only these inits (comma-separated names)")
+    parser.add_argument("--signals", type=int, help="signals per round")
+    parser.add_argument("--orphans", type=int, help="orphans per storm")
     parser.add_argument("--rounds", type=int, help="rounds per case (default: by size)")
     parser.add_argument("--idle-seconds", type=float, help="the idle case's window")
     return parser.parse_args(argv)
@@ -92,10 +95,9 @@ def load_average() -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     sizes = QUICK if args.quick else FULL
-    if args.rounds:
-        sizes = dataclasses.replace(sizes, rounds=args.rounds)
-    if args.idle_seconds:
-        sizes = dataclasses.replace(sizes, idle_seconds=args.idle_seconds)
+    for name in ("rounds", "idle_seconds", "signals", "orphans"):
+        if getattr(args, name):
+            sizes = dataclasses.replace(sizes, **{name: getattr(args, name)})
     wanted = set(args.cases.split(","))
     unknown = wanted - {case.name for case in CASES}
     if unknown:
@@ -112,7 +114,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         except RuntimeError as error:
             print(f"bench: {error}", file=sys.stderr)
             return 2
-        bench = Bench(sizes, (*installed_peers(), pidone(http=False)), probe)
+        inits = (*installed_peers(), pidone(http=False))
+        if args.inits:
+            inits = tuple(init for init in inits if init.name in args.inits.split(","))
+        bench = Bench(sizes, inits, probe)
         try:
             results = [run_case(case, bench) for case in CASES if case.name in wanted]
         except BenchError as error:

@@ -10,6 +10,7 @@ import sys
 import tempfile
 
 from bench.context import Bench
+from bench.inits import MINIMAL_PYTHON
 from bench.namespace import UNSHARE, BenchError, Reports
 from bench.results import CaseResult, Measurement, at_most, ratio_at_most
 
@@ -22,13 +23,14 @@ EXEC_TO_EXEC_MS = 15.0
 def run(bench: Bench) -> CaseResult:
     total = Measurement("whole process, `INIT -- /bin/true`", "ms")
     exec_to_exec = Measurement("exec of the init → exec of the child", "ms")
-    commands = {init.name: [*init.argv, "/bin/true"] for init in bench.inits}
+    inits = (*bench.inits, MINIMAL_PYTHON)
+    commands = {init.name: [*init.argv, "/bin/true"] for init in inits}
     commands[PYTHON_BASELINE] = [sys.executable, "-c", "pass"]
     commands[NO_INIT] = ["/bin/true"]
     for _ in range(bench.sizes.rounds):
         for name, seconds in time_whole(commands, bench.sizes.startup_runs).items():
             total.add(name, seconds * 1e3)
-        for init in bench.inits:
+        for init in inits:
             samples = [time_exec_to_exec(init.argv, str(bench.probe))
                        for _ in range(bench.sizes.exec_runs)]
             exec_to_exec.add(init.name, sorted(samples)[len(samples) // 2] * 1e3)
@@ -36,18 +38,20 @@ def run(bench: Bench) -> CaseResult:
     for name in ("pidone", "pidone+http"):
         if name in total.values:
             verdicts += [
-                ratio_at_most(f"{name}: whole process ≤ {PIDONE_TO_PYTHON:g}× `{PYTHON_BASELINE}`",
-                              total, name, PYTHON_BASELINE, PIDONE_TO_PYTHON),
+                ratio_at_most(
+                    f"{name}: whole process ≤ {PIDONE_TO_PYTHON:g}× `{PYTHON_BASELINE}`",
+                    total, name, PYTHON_BASELINE, PIDONE_TO_PYTHON),
                 at_most(f"{name}: child exec'd within {EXEC_TO_EXEC_MS:g} ms", exec_to_exec, name,
                         EXEC_TO_EXEC_MS),
             ]
     return CaseResult(
         "Start-up",
         f"hyperfine, {bench.sizes.startup_runs} runs per round after 3 warm-ups, each command "
-        f"under `{' '.join(UNSHARE)}`; `{PYTHON_BASELINE}` on pidone's interpreter and `{NO_INIT}` "
-        f"(unshare alone) are the baselines. Exec to exec: median of {bench.sizes.exec_runs} runs "
-        "per round, CLOCK_MONOTONIC stamped by the probe before it execs the init and when it "
-        "starts as the child.",
+        f"under `{' '.join(UNSHARE)}`; `{PYTHON_BASELINE}` on pidone's interpreter, `{NO_INIT}` "
+        f"(unshare alone) and `{MINIMAL_PYTHON.name}` (that interpreter running "
+        "`os.waitpid(os.posix_spawnp(...))`: the floor of any Python init) are the baselines. "
+        f"Exec to exec: median of {bench.sizes.exec_runs} runs per round, CLOCK_MONOTONIC "
+        "stamped by the probe before it execs the init and when it starts as the child.",
         [total, exec_to_exec], verdicts)
 
 
