@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import socket
 import sys
+from pathlib import Path
 from dataclasses import dataclass
 
 PEERS = ("tini", "dumb-init", "catatonit")
@@ -53,10 +54,5 @@ def installed_peers() -> list[Init]:
     return [peer(name) for name in PEERS if shutil.which(name)]
 
 
-MINIMAL_PYTHON = Init(
-    "python3 minimal",
-    (sys.executable, "-c",
-     "import os, sys; os.waitpid(os.posix_spawnp(sys.argv[1], sys.argv[1:], os.environ), 0)"),
-)
-"""A baseline, not an init: the interpreter spawning the command and waiting, nothing else.
-It shows the floor a Python init stands on (start-up, memory)."""
+FLOOR = Init("python3 floor", (sys.executable, str(Path(__file__).with_name("floor_init.py"))))
+"""A baseline, not an init to use: bench/floor_init.py, the least a Python PID 1 can do."""

@@ -10,7 +10,7 @@ from bench.results import CaseResult
 
 ANALYSIS = Path(__file__).with_name("analysis.md")
 """Hand-written notes on the numbers (profiles, what was tried), appended to the report."""
-ORDER = (*PEERS, "pidone", "pidone+http")
+ORDER = (*PEERS, "pidone", "pidone+http", "python3 floor")
 MARKS = {True: "✅", False: "❌", None: "➖"}
 
 
@@ -22,7 +22,7 @@ def column_order(names: set[str]) -> list[str]:
 
 def format_number(value: float) -> str:
     magnitude = abs(value)
-    if magnitude >= 100:
+    if magnitude >= 100 or value == int(value):
         return f"{value:,.0f}"
     if magnitude >= 10:
         return f"{value:.1f}"
@@ -57,8 +57,12 @@ def render(results: list[CaseResult], machine: list[str], chart_name: str) -> st
     lines = ["# Benchmarks", "",
              "pidone side by side with tini, dumb-init and catatonit, each as PID 1 of a fresh "
              "PID namespace, measured in the same run by `make bench` (the harness is in "
-             "`bench/`). Cells are the median over rounds with the range (min–max) in "
-             "parentheses; lower is better unless the metric says otherwise.", "",
+             "`bench/`). `python3 floor` is a baseline, not an init to use: `bench/floor_init.py`, "
+             "the least a Python PID 1 can do (sigtimedwait → killpg, waitpid; nothing else) on "
+             "pidone's interpreter; what pidone costs beyond it is its design's cost, what the "
+             "floor costs beyond tini is CPython's. Cells are the median over rounds with the "
+             "range (min–max) in parentheses; lower is better unless the metric says otherwise.",
+             "",
              f"![pidone and its peers at a glance]({chart_name})", "", "## Machine", ""]
     lines += [f"- {fact}" for fact in machine]
     verdicts = [v for result in results for v in result.verdicts]

@@ -21,7 +21,7 @@ from pathlib import Path
 from bench import chart, report
 from bench.cases import idle, memory, orphans, signals, startup
 from bench.context import FULL, QUICK, Bench
-from bench.inits import installed_peers, pidone
+from bench.inits import FLOOR, installed_peers, pidone
 from bench.namespace import BenchError
 from bench.probe import compile_probe
 from bench.results import CaseResult
@@ -114,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except RuntimeError as error:
             print(f"bench: {error}", file=sys.stderr)
             return 2
-        inits = (*installed_peers(), pidone(http=False))
+        inits = (*installed_peers(), pidone(http=False), FLOOR)
         if args.inits:
             inits = tuple(init for init in inits if init.name in args.inits.split(","))
         bench = Bench(sizes, inits, probe)

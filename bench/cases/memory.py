@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 
 from bench.context import Bench
-from bench.inits import MINIMAL_PYTHON
 from bench.namespace import rss_bytes, start_sleeping
 from bench.results import CaseResult, Measurement, at_most
 
@@ -16,7 +15,7 @@ LIMITS_MIB = {"pidone": 12.0, "pidone+http": 35.0}
 def run(bench: Bench) -> CaseResult:
     rss = Measurement("RSS", "MiB")
     for _ in range(bench.sizes.rounds):
-        for init in (*bench.inits, MINIMAL_PYTHON):
+        for init in bench.inits:
             with start_sleeping(init) as namespace:
                 time.sleep(SETTLE_SECONDS)
                 rss.add(init.name, rss_bytes(namespace.init_pid) / 2**20)
@@ -25,6 +24,5 @@ def run(bench: Bench) -> CaseResult:
     return CaseResult(
         "Memory",
         f"VmRSS of PID 1 from /proc, {SETTLE_SECONDS:g} s after its child (`sleep infinity`) "
-        "started and its /metrics first answered (for inits with HTTP). "
-        f"`{MINIMAL_PYTHON.name}` is the interpreter spawning the child and waiting: the floor.",
+        "started and its /metrics first answered (for inits with HTTP).",
         [rss], verdicts)

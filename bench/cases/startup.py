@@ -10,7 +10,6 @@ import sys
 import tempfile
 
 from bench.context import Bench
-from bench.inits import MINIMAL_PYTHON
 from bench.namespace import UNSHARE, BenchError, Reports
 from bench.results import CaseResult, Measurement, at_most, ratio_at_most
 
@@ -23,14 +22,13 @@ EXEC_TO_EXEC_MS = 15.0
 def run(bench: Bench) -> CaseResult:
     total = Measurement("whole process, `INIT -- /bin/true`", "ms")
     exec_to_exec = Measurement("exec of the init → exec of the child", "ms")
-    inits = (*bench.inits, MINIMAL_PYTHON)
-    commands = {init.name: [*init.argv, "/bin/true"] for init in inits}
+    commands = {init.name: [*init.argv, "/bin/true"] for init in bench.inits}
     commands[PYTHON_BASELINE] = [sys.executable, "-c", "pass"]
     commands[NO_INIT] = ["/bin/true"]
     for _ in range(bench.sizes.rounds):
         for name, seconds in time_whole(commands, bench.sizes.startup_runs).items():
             total.add(name, seconds * 1e3)
-        for init in inits:
+        for init in bench.inits:
             samples = [time_exec_to_exec(init.argv, str(bench.probe))
                        for _ in range(bench.sizes.exec_runs)]
             exec_to_exec.add(init.name, sorted(samples)[len(samples) // 2] * 1e3)
@@ -47,9 +45,8 @@ def run(bench: Bench) -> CaseResult:
     return CaseResult(
         "Start-up",
         f"hyperfine, {bench.sizes.startup_runs} runs per round after 3 warm-ups, each command "
-        f"under `{' '.join(UNSHARE)}`; `{PYTHON_BASELINE}` on pidone's interpreter, `{NO_INIT}` "
-        f"(unshare alone) and `{MINIMAL_PYTHON.name}` (that interpreter running "
-        "`os.waitpid(os.posix_spawnp(...))`: the floor of any Python init) are the baselines. "
+        f"under `{' '.join(UNSHARE)}`; `{PYTHON_BASELINE}` on pidone's interpreter and `{NO_INIT}` "
+        "(unshare alone) are baselines too. "
         f"Exec to exec: median of {bench.sizes.exec_runs} runs per round, CLOCK_MONOTONIC "
         "stamped by the probe before it execs the init and when it starts as the child.",
         [total, exec_to_exec], verdicts)
