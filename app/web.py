@@ -126,7 +126,14 @@ async def send_signal(request: Request) -> Response:
 async def answer_http_exception(request: Request, exc: Exception) -> Response:
     """404, 405 and the like as JSON, keeping Starlette's headers (Allow on a 405)."""
     assert isinstance(exc, HTTPException)
-    return error(exc.status_code, exc.detail, dict(exc.headers or {}))
+    headers = dict(exc.headers or {})
+    if exc.status_code == 404:
+        message = f"no such route: {request.url.path} (see docs/openapi.yaml)"
+    elif exc.status_code == 405:
+        message = f"{request.method} is not allowed on {request.url.path}: use {headers.get('Allow', '')}"
+    else:
+        message = exc.detail
+    return error(exc.status_code, message, headers)
 
 
 class AnswerCrashes:
