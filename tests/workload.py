@@ -5,6 +5,8 @@ Arguments are KEY=VALUE words, acted on in order:
   trap=all|SIG,.. report each of these signals as "SIGNAME" when it arrives
   ignore=SIG,..   ignore these signals
   orphans=N       leave N zombie orphans for the init to reap
+  note=TEXT       nothing: puts TEXT in the command line
+  zombie          leave one child that exits and is never waited for; report "zombie PID"
   storm=N         on each SIGUSR1, leave N zombie orphans, then report "storm N"
   state           report "state sigblk=HEX sigign=HEX pgid=N pid=N fg=N"
   exit=N          exit with status N (after the words before it)
@@ -103,6 +105,13 @@ def main(words: list[str]) -> None:
             signal.signal(exit_on, on_signal)
         elif key == "orphans":
             make_orphans(int(value))
+        elif key == "note":
+            pass
+        elif key == "zombie":
+            pid = os.fork()
+            if pid == 0:
+                os._exit(0)
+            report(f"zombie {pid}")
         elif key == "storm":
             storm_size = int(value)
             signal.signal(signal.SIGUSR1, on_storm)
