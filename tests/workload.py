@@ -228,7 +228,8 @@ def main(words: list[str]) -> None:
             time.sleep(float(value))
         elif key == "exit":
             report(f"ready {os.getpid()}")
-            sys.stdout.flush()
+            if sys.stdout is not None:  # None when started with stdout closed
+                sys.stdout.flush()
             os._exit(int(value))
         else:
             raise SystemExit(f"workload: unknown word {word!r}")
