@@ -38,3 +38,21 @@ def test_stdout_and_stderr_closed(start_init, survived):
     assert running.wait() == 7
     survived(stderr="closed", signals=250 * len(REALTIME), delivered=sum(counts.values()),
              exit_seconds=f"{time.monotonic() - started:.2f}")
+
+
+def test_stderr_a_pipe_nobody_reads(start_init, survived):
+    # -vv logs a line per forwarded signal: more than the log queue and the pipe hold together,
+    # so the writer thread blocks on the full pipe and the queue overflows.
+    per_signal = sized(3_000, 6_000)
+    running = start_init([*init_command("pidone"), "-vv", *workload(tally_word(), "exit=0")])
+    counts = storm(running, per_signal)
+    assert set(counts.values()) == {per_signal}
+    stderr = running.proc.stderr.fileno()
+    unread = fcntl.ioctl(stderr, termios.FIONREAD, b"\0\0\0\0")
+    # Full: a line that does not fit in a page's rest takes a new page, so some bytes stay free.
+    assert int.from_bytes(unread, "little") > fcntl.fcntl(stderr, fcntl.F_GETPIPE_SZ) - 4096
+    running.expect_report("ready")
+    started = time.monotonic()
+    assert running.wait() == 0
+    survived(stderr="full pipe", signals=per_signal * len(REALTIME), delivered=sum(counts.values()),
+             exit_seconds=f"{time.monotonic() - started:.2f}")
