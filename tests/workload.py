@@ -13,6 +13,7 @@ Arguments are KEY=VALUE words, acted on in order:
   await=SIG       report "awaiting SIGNAME", then wait for SIG
   tally=SIG,..    report "tallying", count these signals until SIGRTMAX comes, then report
                   "tally SIGNAME=COUNT@LAST ..." (LAST: CLOCK_MONOTONIC of the last one)
+  storm=N         on each SIGUSR1, leave N zombie orphans, then report "storm N"
   state           report "state sigblk=HEX sigign=HEX pgid=N pid=N fg=N"
   exit=N          exit with status N (after the words before it)
   exit-on=SIG     exit 0 once SIG has been reported
@@ -32,6 +33,7 @@ exit_on: int | None = None
 makers = 1
 sleepers_hold: list[int] = []
 """Write ends of the pipes the sleepers of `exhaust` wait on: closing one ends them."""
+storm_size = 0
 
 
 def report(line: str) -> None:
@@ -59,6 +61,11 @@ def parse_signals(spec: str) -> list[int]:
         else:
             found.append(signal.Signals[word if word.startswith("SIG") else "SIG" + word])
     return found
+
+
+def on_storm(_signo: int, _frame: object) -> None:
+    make_orphans(storm_size)
+    report(f"storm {storm_size}")
 
 
 def on_signal(signo: int, _frame: object) -> None:
@@ -193,7 +200,7 @@ def foreground_group() -> int:
 
 
 def main(words: list[str]) -> None:
-    global ack_fd, exit_on, makers
+    global ack_fd, exit_on, makers, storm_size
     for word in words:
         key, _, value = word.partition("=")
         if key == "ack":
@@ -221,6 +228,9 @@ def main(words: list[str]) -> None:
             await_signal(parse_signals(value)[0])
         elif key == "tally":
             tally(parse_signals(value))
+        elif key == "storm":
+            storm_size = int(value)
+            signal.signal(signal.SIGUSR1, on_storm)
         elif key == "state":
             report(f"state sigblk={proc_status_field('SigBlk')} sigign={proc_status_field('SigIgn')}"
                    f" pgid={os.getpgrp()} pid={os.getpid()} fg={foreground_group()}")
