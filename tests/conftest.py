@@ -225,3 +225,33 @@ def scrape(running: RunningInit, **headers: str) -> dict[tuple[str, tuple[tuple[
         for sample in family.samples:
             samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
     return samples
+
+
+SOAK = os.environ.get("PIDONE_SOAK") == "1"
+"""`make soak` sets PIDONE_SOAK=1: the reliability tests run at their big sizes."""
+
+
+def sized(short: int, soak: int) -> int:
+    """A load size: `short` in `make test`, `soak` in `make soak`."""
+    return soak if SOAK else short
+
+
+_FIGURES: list[str] = []
+
+
+@pytest.fixture
+def survived(request: pytest.FixtureRequest):
+    """survived(orphans=20000, lost=0, ...) records what a reliability test survived; the
+    figures are printed at the end of the run."""
+
+    def record(**figures: object) -> None:
+        _FIGURES.append(f"{request.node.name}: " + " ".join(f"{k}={v}" for k, v in figures.items()))
+
+    return record
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if _FIGURES:
+        terminalreporter.section("survived")
+        for line in _FIGURES:
+            terminalreporter.write_line(line)
