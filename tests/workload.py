@@ -4,7 +4,6 @@ Arguments are KEY=VALUE words, acted on in order:
   ack=FD          write reports to this inherited file descriptor
   trap=all|SIG,.. report each of these signals as "SIGNAME" when it arrives
   ignore=SIG,..   ignore these signals
-  orphans=N       leave N zombie orphans for the init to reap
   note=TEXT       nothing: puts TEXT in the command line
   zombie          leave one child that exits and is never waited for; report "zombie PID"
   orphans=N       leave N zombie orphans for the init to reap (from `makers` processes at once)
