@@ -59,7 +59,7 @@ def run(config: Config) -> NoReturn:
     status = core.leave()
     if http is not None:
         http.stop()
-    log.info("exiting with status %d", status)
+    log.info("exiting with status %d; reaped %d orphaned processes", status, state.zombies_reaped)
     background_log.flush()
     _leave_process(status)
 
@@ -108,7 +108,8 @@ def _leave_process(status: int) -> NoReturn:
     """Exit without joining threads that might hang (the HTTP server, a blocked log writer)."""
     for stream in (sys.stdout, sys.stderr):
         try:
-            stream.flush()
+            if stream is not None:  # None: pidone was started with that fd closed
+                stream.flush()
         except (OSError, ValueError):
             pass
     os._exit(status)

@@ -104,7 +104,10 @@ class RunningInit:
     def stderr(self) -> str:
         if self._stderr is None:
             self.wait()
-            self._stderr = self.proc.stderr.read().decode() if self.proc.stderr else ""
+            text = self.proc.stderr.read().decode() if self.proc.stderr else ""
+            # unshare sometimes reports its own sigprocmask trouble; not the init's output.
+            self._stderr = "".join(line for line in text.splitlines(keepends=True)
+                                   if not line.startswith("unshare: "))
         return self._stderr
 
     def stop(self) -> None:
@@ -268,3 +271,33 @@ class Hammer:
 @pytest.fixture
 def init_hammer() -> type[Hammer]:
     return Hammer
+
+
+SOAK = os.environ.get("PIDONE_SOAK") == "1"
+"""`make soak` sets PIDONE_SOAK=1: the reliability tests run at their big sizes."""
+
+
+def sized(short: int, soak: int) -> int:
+    """A load size: `short` in `make test`, `soak` in `make soak`."""
+    return soak if SOAK else short
+
+
+_FIGURES: list[str] = []
+
+
+@pytest.fixture
+def survived(request: pytest.FixtureRequest):
+    """survived(orphans=20000, lost=0, ...) records what a reliability test survived; the
+    figures are printed at the end of the run."""
+
+    def record(**figures: object) -> None:
+        _FIGURES.append(f"{request.node.name}: " + " ".join(f"{k}={v}" for k, v in figures.items()))
+
+    return record
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if _FIGURES:
+        terminalreporter.section("survived")
+        for line in _FIGURES:
+            terminalreporter.write_line(line)
