@@ -30,12 +30,12 @@ from grafana_foundation_sdk.models.dashboard import (
 OUTPUT = Path(__file__).resolve().parent / "dashboards" / "pidone.json"
 
 DATASOURCE = DataSourceRef(type_val="prometheus", uid="${datasource}")
-SELECTOR = 'job=~"$job", instance=~"$instance"'
+SELECTOR = '{job=~"$job", instance=~"$instance"}'
 """Every query selects the containers chosen with the dashboard's variables."""
 
 
 def query(expr: str, legend: str, ref: str = "A") -> prometheus.Dataquery:
-    """A Prometheus range query; `{sel}` in expr stands for the variables' selector."""
+    """A Prometheus range query; `{sel}` in expr stands for the variables' label selector."""
     return (prometheus.Dataquery().expr(expr.replace("{sel}", SELECTOR))
             .legend_format(legend).ref_id(ref).datasource(DATASOURCE))
 
@@ -59,7 +59,7 @@ def last_value(title: str) -> stat.Panel:
 def child_panels() -> list[stat.Panel]:
     running = (last_value("Child running")
                .description("1 while the command pidone started runs (pidone_child_running).")
-               .with_target(query("pidone_child_running{{sel}}", "{{instance}}"))
+               .with_target(query("pidone_child_running{sel}", "{{instance}}"))
                .mappings([ValueMap(options={
                    "0": ValueMappingResult(text="down", color="red", index=0),
                    "1": ValueMappingResult(text="running", color="green", index=1)})])
@@ -67,20 +67,20 @@ def child_panels() -> list[stat.Panel]:
                .color_mode(common.BigValueColorMode.BACKGROUND))
     uptime = (last_value("Child uptime")
               .description("Time since the child started (pidone_child_start_time_seconds).")
-              .with_target(query("time() - pidone_child_start_time_seconds{{sel}}",
+              .with_target(query("time() - pidone_child_start_time_seconds{sel}",
                                  "{{instance}}"))
               .unit("s"))
     exit_code = (last_value("Child exit code")
                  .description("How the child ended: its exit code, 128+N when signal N killed "
                               "it. Empty while it runs (pidone_child_exit_code).")
-                 .with_target(query("pidone_child_exit_code{{sel}}", "{{instance}}"))
+                 .with_target(query("pidone_child_exit_code{sel}", "{{instance}}"))
                  .no_value("running")
                  .thresholds(thresholds((None, "green"), (1, "red"))))
     heartbeat = (last_value("Core heartbeat age")
                  .description("Seconds since pidone's core loop last turned; it turns at least "
                               "once a second. An old heartbeat means a stalled core: no reaping, "
                               "no signal forwarding.")
-                 .with_target(query("time() - pidone_core_heartbeat_timestamp_seconds{{sel}}",
+                 .with_target(query("time() - pidone_core_heartbeat_timestamp_seconds{sel}",
                                     "{{instance}}"))
                  .unit("s")
                  .thresholds(thresholds((None, "green"), (5, "orange"), (30, "red"))))
@@ -101,21 +101,21 @@ def process_panels() -> list[timeseries.Panel]:
     reaped = graph("Zombies reaped", "Orphans pidone reaped, per second "
                    "(rate of pidone_zombies_reaped_total; the child itself is not counted).",
                    "ops",
-                   query("rate(pidone_zombies_reaped_total{{sel}}[$__rate_interval])",
+                   query("rate(pidone_zombies_reaped_total{sel}[$__rate_interval])",
                          "{{instance}}"))
     by_state = graph("Processes by state", "Processes pidone can see (its PID namespace when it "
                      "is PID 1). Zombies that stay are children of a living parent in the app "
                      "that does not wait for them: see GET /processes.", "short",
-                     query("pidone_processes{{sel}}", "{{instance}} {{state}}"))
+                     query("pidone_processes{sel}", "{{instance}} {{state}}"))
     total = graph("Processes in the namespace", "All processes, whatever their state. Steady "
                   "growth is an app that forks and never reaps or leaks workers: it ends when "
                   "the PIDs run out (alert PidoneProcessesGrowing).", "short",
-                  query("sum by (job, instance) (pidone_processes{{sel}})", "{{instance}}"))
+                  query("sum by (job, instance) (pidone_processes{sel})", "{{instance}}"))
     pids = graph("PIDs used and the cgroup limit", "The container's pids controller: PIDs in "
                  "use against the limit (absent when unlimited). At the limit fork() fails "
                  "(alert PidonePidsNearLimit at 80%).", "short",
-                 query("pidone_pids_current{{sel}}", "{{instance}} used"),
-                 query("pidone_pids_limit{{sel}}", "{{instance}} limit", "B"))
+                 query("pidone_pids_current{sel}", "{{instance}} used"),
+                 query("pidone_pids_limit{sel}", "{{instance}} limit", "B"))
     return [place(reaped, 5, 0, 4, 12, 8), place(by_state, 6, 12, 4, 12, 8),
             place(total, 7, 0, 12, 12, 8), place(pids, 8, 12, 12, 12, 8)]
 
@@ -124,12 +124,12 @@ def signal_panels() -> list[timeseries.Panel]:
     received = graph("Signals received", "Signals pidone got from the OS (docker stop, kill, "
                      "a terminal), by signal, per scrape interval.", "short",
                      query("sum by (instance, signal) (increase(pidone_signals_received_total"
-                           "{{sel}}[$__rate_interval]))", "{{instance}} {{signal}}"))
+                           "{sel}[$__rate_interval]))", "{{instance}} {{signal}}"))
     forwarded = graph("Signals forwarded", "Signals delivered to the child (or its process "
                       "group), by signal and by where they came from: os or http "
                       "(POST /signal).", "short",
                       query("sum by (instance, signal, source) (increase("
-                            "pidone_signals_forwarded_total{{sel}}[$__rate_interval]))",
+                            "pidone_signals_forwarded_total{sel}[$__rate_interval]))",
                             "{{instance}} {{signal}} from {{source}}"))
     latency = graph("Signal forwarding latency", "From pidone learning of a signal to its "
                     "delivery (pidone_signal_forward_seconds); empty while no signals arrive.",
@@ -145,11 +145,11 @@ def signal_panels() -> list[timeseries.Panel]:
 def own_panels() -> list[timeseries.Panel]:
     cpu = graph("pidone CPU", "CPU time pidone itself uses (process_cpu_seconds_total), "
                 "1 = one core.", "percentunit",
-                query("rate(process_cpu_seconds_total{{sel}}[$__rate_interval])",
+                query("rate(process_cpu_seconds_total{sel}[$__rate_interval])",
                       "{{instance}}"))
     memory = graph("pidone memory", "pidone's own resident memory (process_resident_memory_"
                    "bytes), not the app's.", "bytes",
-                   query("process_resident_memory_bytes{{sel}}", "{{instance}}"))
+                   query("process_resident_memory_bytes{sel}", "{{instance}}"))
     return [place(cpu, 12, 0, 28, 12, 7), place(memory, 13, 12, 28, 12, 7)]
 
 
