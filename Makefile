@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := tini dumb-init util-linux procps prometheus
 
-.PHONY: test demo venv system-packages clean
+.PHONY: test demo venv system-packages clean dashboard-preview
 
 venv: $(VENV)/.installed
 
@@ -28,6 +28,12 @@ test: venv system-packages
 
 demo: venv
 	$(PY) examples/demo.py
+
+# docs/dashboard.png: the Grafana dashboard's queries, plotted from the e2e test's Prometheus.
+dashboard-preview: venv system-packages
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test,dev]'
+	PIDONE_DASHBOARD_DATA=build/dashboard-data.json $(PY) -m pytest -q tests/test_prometheus_e2e.py
+	$(PY) grafana/plot_preview.py build/dashboard-data.json docs/dashboard.png
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -121,16 +121,20 @@ def process_panels() -> list[timeseries.Panel]:
 
 
 def signal_panels() -> list[timeseries.Panel]:
-    received = graph("Signals received", "Signals pidone got from the OS (docker stop, kill, "
-                     "a terminal), by signal, per scrape interval.", "short",
-                     query("sum by (instance, signal) (increase(pidone_signals_received_total"
-                           "{sel}[$__rate_interval]))", "{{instance}} {{signal}}"))
-    forwarded = graph("Signals forwarded", "Signals delivered to the child (or its process "
-                      "group), by signal and by where they came from: os or http "
-                      "(POST /signal).", "short",
-                      query("sum by (instance, signal, source) (increase("
-                            "pidone_signals_forwarded_total{sel}[$__rate_interval]))",
-                            "{{instance}} {{signal}} from {{source}}"))
+    # Signals are rare and counted one by one: the counters themselves, drawn as steps, say
+    # which arrived and when; a rate would smear each into fractions over $__rate_interval.
+    received = (graph("Signals received", "Signals pidone got from the OS (docker stop, kill, "
+                      "a terminal) since it started, by signal.", "short",
+                      query("sum by (instance, signal) (pidone_signals_received_total{sel})",
+                            "{{instance}} {{signal}}"))
+                .line_interpolation(common.LineInterpolation.STEP_AFTER))
+    forwarded = (graph("Signals forwarded", "Signals delivered to the child (or its process "
+                       "group) since pidone started, by signal and by where they came from: "
+                       "os or http (POST /signal).", "short",
+                       query("sum by (instance, signal, source) ("
+                             "pidone_signals_forwarded_total{sel})",
+                             "{{instance}} {{signal}} from {{source}}"))
+                 .line_interpolation(common.LineInterpolation.STEP_AFTER))
     latency = graph("Signal forwarding latency", "From pidone learning of a signal to its "
                     "delivery (pidone_signal_forward_seconds); empty while no signals arrive.",
                     "s", *[query(f"histogram_quantile({q}, sum by (job, instance, le) (rate("

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import sys
 
 import pytest
@@ -72,3 +74,19 @@ def test_provisioning_points_at_the_dashboards() -> None:
     assert [source["type"] for source in sources["datasources"]] == ["prometheus"]
     providers = yaml.safe_load((provisioning / "dashboards" / "pidone.yml").read_text())
     assert providers["providers"][0]["options"]["path"].endswith("/pidone")
+
+
+def test_every_query_parses(tmp_path) -> None:
+    """promtool parses each query (its variables filled in) as a recording rule's expression."""
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool is not installed (Debian package prometheus; make test installs it)")
+    values = {"job": "pidone", "instance": "localhost:10101", "datasource": "prometheus",
+              "__rate_interval": "1m"}
+    rules = [{"record": f"panel_{number}", "expr": dashboard_queries.substitute(query.expr, values)}
+             for number, query in enumerate(dashboard_queries.queries(DASHBOARD))]
+    rule_file = tmp_path / "dashboard_rules.yml"
+    rule_file.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}))
+    done = subprocess.run([promtool, "check", "rules", str(rule_file)], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -106,10 +106,12 @@ def test_prometheus_sees_what_the_app_did(start_pidone, pids_cgroup: Path | None
     target = pidone.url.removeprefix("http://")
     prometheus = PrometheusServer(tmp_path, [target], interval=1.0)
     try:
+        prometheus.wait_for("up", 1)  # its first scrape comes a few seconds after it starts
         start = time.time()
-        for _ in range(USR1_SENT):
+        for sent in range(1, USR1_SENT + 1):  # one signal a scrape: the graphs show each
             pidone.send(signal.SIGUSR1)
             pidone.expect_report("SIGUSR1")
+            prometheus.wait_for('pidone_signals_received_total{signal="SIGUSR1"}', sent)
         assert pidone.http.post("/signal/HUP").status_code == 200
         pidone.expect_report("SIGHUP")
 
