@@ -52,7 +52,7 @@ def run(config: Config) -> NoReturn:
     core = Core(config, state)
     core.supervise()
     status = core.leave()
-    log.info("exiting with status %d", status)
+    log.info("exiting with status %d; reaped %d orphaned processes", status, state.zombies_reaped)
     background_log.flush()
     _leave_process(status)
 

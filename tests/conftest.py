@@ -99,7 +99,10 @@ class RunningInit:
     def stderr(self) -> str:
         if self._stderr is None:
             self.wait()
-            self._stderr = self.proc.stderr.read().decode() if self.proc.stderr else ""
+            text = self.proc.stderr.read().decode() if self.proc.stderr else ""
+            # unshare sometimes reports its own sigprocmask trouble; not the init's output.
+            self._stderr = "".join(line for line in text.splitlines(keepends=True)
+                                   if not line.startswith("unshare: "))
         return self._stderr
 
     def stop(self) -> None:
