@@ -61,7 +61,7 @@ def leaky_app() -> list[str]:
 @pytest.fixture
 def pids_cgroup() -> Iterator[Path | None]:
     """A fresh pids cgroup limited to PIDS_LIMIT (v1, or v2 where the controller is delegated),
-    or None where none can be made; removed once the processes in it are gone."""
+    or None where none can be made; removed at the end."""
     made = None
     for parent in (Path("/sys/fs/cgroup/pids"), Path("/sys/fs/cgroup")):
         candidate = parent / f"pidone-e2e-{os.getpid()}"
@@ -78,8 +78,14 @@ def pids_cgroup() -> Iterator[Path | None]:
         break
     yield made
     if made is not None:
+        # Only the test's processes are in it: whatever is left after a failure ends by its PID.
         deadline = time.monotonic() + 10
-        while (made / "cgroup.procs").read_text().strip() and time.monotonic() < deadline:
+        while (left := (made / "cgroup.procs").read_text().split()) and time.monotonic() < deadline:
+            for pid in left:
+                try:
+                    os.kill(int(pid), signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
             time.sleep(0.05)
         made.rmdir()
 
