@@ -4,7 +4,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := tini dumb-init util-linux procps prometheus
+APT_PACKAGES := tini dumb-init util-linux procps iproute2 prometheus
 
 .PHONY: test demo venv system-packages clean dashboard-preview
 
@@ -15,7 +15,8 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
 	touch $@
 
-# Debian packages the tests use (the peers to compare against, unshare, ps, prometheus + promtool).
+# Debian packages the tests use (the peers to compare against, unshare, ps, ip for network
+# namespaces, prometheus and its promtool).
 system-packages:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
