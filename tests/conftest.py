@@ -170,14 +170,14 @@ def wait_until_live(running: RunningInit, timeout: float = 20.0) -> None:
 
 @pytest.fixture
 def start_pidone(start_init) -> Iterator:
-    """start_pidone(command, *options, env=None) -> RunningInit with .url and .http (an httpx
-    client), pidone listening on a free loopback port, returned once /livez answers."""
+    """start_pidone(command, *options, env=None, **popen) -> RunningInit with .url and .http (an
+    httpx client), pidone listening on a free loopback port, returned once /livez answers."""
 
     def start(command: Sequence[str], *options: str, env: dict[str, str] | None = None,
-              wait: bool = True) -> RunningInit:
+              wait: bool = True, **popen: object) -> RunningInit:
         url = f"http://127.0.0.1:{free_loopback_port()}"
         running = start_init([*PIDONE, "--http", url.removeprefix("http://"), *options, "--", *command],
-                             env=env)
+                             env=env, **popen)
         running.url = url
         running.http = httpx.Client(base_url=url, timeout=20)
         if wait:
