@@ -63,7 +63,8 @@ def draw_stat(axes: Axes, panel: dict, results: list[dict]) -> None:
     axes.set_title(panel["title"], fontsize=10, loc="left")
 
 
-def draw_timeseries(axes: Axes, panel: dict, queries: list[dict], start: float) -> None:
+def draw_timeseries(axes: Axes, panel: dict, queries: list[dict], start: float,
+                    end: float) -> None:
     unit = panel["fieldConfig"]["defaults"].get("unit", "")
     steps = panel["fieldConfig"]["defaults"].get("custom", {}).get("lineInterpolation")
     every_value = [v for query in queries for series in query["result"]
@@ -79,6 +80,7 @@ def draw_timeseries(axes: Axes, panel: dict, queries: list[dict], start: float) 
                           drawstyle="steps-post" if steps == "stepAfter" else "default",
                           label=dashboard_queries.legend(spec, series["metric"]))
     axes.set_title(panel["title"], fontsize=10, loc="left")
+    axes.set_xlim(0, end - start)
     axes.set_ylabel(label, fontsize=8)
     axes.tick_params(labelsize=7)
     axes.grid(alpha=0.3)
@@ -90,7 +92,7 @@ def plot(data: dict, output: Path) -> None:
     panels = list(dashboard_queries.panels(board))
     rows = max(p["gridPos"]["y"] + p["gridPos"]["h"] for p in panels)
     figure = plt.figure(figsize=(18, rows * 0.5))
-    grid = GridSpec(rows, 24, figure=figure, hspace=0, wspace=1.2)
+    grid = GridSpec(rows, 24, figure=figure, top=0.95, hspace=0, wspace=1.2)
     for panel in panels:
         pos = panel["gridPos"]
         # The panel's last grid row stays empty: room for its tick labels and the next title.
@@ -100,7 +102,7 @@ def plot(data: dict, output: Path) -> None:
         if panel["type"] == "stat":
             draw_stat(axes, panel, [series for q in queries for series in q["result"]])
         else:
-            draw_timeseries(axes, panel, queries, data["start"])
+            draw_timeseries(axes, panel, queries, data["start"], data["end"])
     figure.suptitle(f"{board['title']} dashboard: its queries over the end-to-end test's "
                     f"Prometheus ({data['end'] - data['start']:.0f} s, x axis in seconds)",
                     fontsize=13)
