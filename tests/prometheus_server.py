@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import yaml
 
-from conftest import ROOT, free_loopback_port
+from conftest import ROOT, free_loopback_port, wait_until_answers
 
 ALERT_RULES = ROOT / "prometheus" / "alerts.yml"
 JOB = "pidone"
@@ -45,20 +45,7 @@ class PrometheusServer:
              f"--web.listen-address={address}", "--log.level=warn"],
             stdout=self.log, stderr=subprocess.STDOUT)
         self.http = httpx.Client(base_url=f"http://{address}", timeout=30)
-        self._wait_until_ready()
-
-    def _wait_until_ready(self, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"prometheus exited ({self.proc.returncode}): {self.output()}")
-            try:
-                if self.http.get("/-/ready").status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.05)
-        raise AssertionError(f"prometheus not ready within {timeout}s: {self.output()}")
+        wait_until_answers("prometheus", self.proc, self.http, "/-/ready", self.output, timeout=30)
 
     def output(self) -> str:
         self.log.seek(0)
