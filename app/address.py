@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass
 
 
@@ -42,6 +43,7 @@ def parse_address(text: str) -> ListenAddress:
             raise AddressError(f"{text!r}: {host!r} is not an IPv6 address") from None
     elif ":" in host:
         raise AddressError(f"{text!r}: put an IPv6 address in brackets, e.g. [::1]:{port_text}")
-    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+    # ASCII digits only, and few: str.isdigit() admits "³", which int() rejects.
+    if not re.fullmatch(r"[0-9]{1,5}", port_text) or not 0 < int(port_text) < 65536:
         raise AddressError(f"{text!r}: port must be a number from 1 to 65535")
     return ListenAddress(host=host or None, port=int(port_text))

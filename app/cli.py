@@ -5,6 +5,7 @@ from __future__ import annotations
 import getopt
 import math
 import os
+import re
 import sys
 from collections.abc import Mapping, Sequence
 
@@ -202,7 +203,8 @@ def _rewrite_option(flag: str, value: str) -> tuple[int, int]:
 
 
 def _exit_code_option(flag: str, value: str) -> int:
-    if not value.strip().isdigit() or not 0 <= int(value) <= 255:
+    # ASCII digits only, and few: str.isdigit() admits "³", which int() rejects.
+    if not re.fullmatch(r"[0-9]{1,3}", value.strip()) or not 0 <= int(value) <= 255:
         raise UsageError(f"{flag}: exit code must be a whole number from 0 to 255, not {value!r}")
     return int(value)
 

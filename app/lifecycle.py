@@ -108,7 +108,8 @@ def _leave_process(status: int) -> NoReturn:
     """Exit without joining threads that might hang (the HTTP server, a blocked log writer)."""
     for stream in (sys.stdout, sys.stderr):
         try:
-            stream.flush()
+            if stream is not None:  # None: pidone was started with that fd closed
+                stream.flush()
         except (OSError, ValueError):
             pass
     os._exit(status)

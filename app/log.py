@@ -98,8 +98,11 @@ class BackgroundLog:
 
 
 def _write_line(line: str) -> None:
+    stream = sys.stderr
+    if stream is None:
+        return  # started with fd 2 closed: the line goes nowhere, but the queue still drains
     try:
-        sys.stderr.write(line)
-        sys.stderr.flush()
+        stream.write(line)
+        stream.flush()
     except (OSError, ValueError):
         pass  # stderr closed or broken: pidone carries on without its log

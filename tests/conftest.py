@@ -178,14 +178,15 @@ def wait_until_live(running: RunningInit, timeout: float = 20.0) -> None:
 
 @pytest.fixture
 def start_pidone(start_init) -> Iterator:
-    """start_pidone(command, *options, env=None, **popen) -> RunningInit with .url and .http (an
-    httpx client), pidone listening on a free loopback port, returned once /livez answers."""
+    """start_pidone(command, *options, env=None, namespace=True, **popen) -> RunningInit with .url
+    and .http (an httpx client), pidone listening on a free loopback port, returned once /livez
+    answers; popen goes to subprocess.Popen."""
 
     def start(command: Sequence[str], *options: str, env: dict[str, str] | None = None,
-              wait: bool = True, **popen: object) -> RunningInit:
+              namespace: bool = True, wait: bool = True, **popen: object) -> RunningInit:
         url = f"http://127.0.0.1:{free_loopback_port()}"
         running = start_init([*PIDONE, "--http", url.removeprefix("http://"), *options, "--", *command],
-                             env=env, **popen)
+                             env=env, namespace=namespace, **popen)
         running.url = url
         running.http = httpx.Client(base_url=url, timeout=20)
         if wait:
@@ -233,3 +234,33 @@ def scrape(running: RunningInit, **headers: str) -> dict[tuple[str, tuple[tuple[
         for sample in family.samples:
             samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
     return samples
+
+
+SOAK = os.environ.get("PIDONE_SOAK") == "1"
+"""`make soak` sets PIDONE_SOAK=1: the reliability tests run at their big sizes."""
+
+
+def sized(short: int, soak: int) -> int:
+    """A load size: `short` in `make test`, `soak` in `make soak`."""
+    return soak if SOAK else short
+
+
+_FIGURES: list[str] = []
+
+
+@pytest.fixture
+def survived(request: pytest.FixtureRequest):
+    """survived(orphans=20000, lost=0, ...) records what a reliability test survived; the
+    figures are printed at the end of the run."""
+
+    def record(**figures: object) -> None:
+        _FIGURES.append(f"{request.node.name}: " + " ".join(f"{k}={v}" for k, v in figures.items()))
+
+    return record
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if _FIGURES:
+        terminalreporter.section("survived")
+        for line in _FIGURES:
+            terminalreporter.write_line(line)
