@@ -4,9 +4,9 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := tini dumb-init util-linux procps iproute2
+APT_PACKAGES := tini dumb-init util-linux procps iproute2 prometheus
 
-.PHONY: test demo venv system-packages clean
+.PHONY: test demo venv system-packages clean dashboard-preview
 
 venv: $(VENV)/.installed
 
@@ -15,7 +15,8 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
 	touch $@
 
-# Debian packages the tests use (the peers to compare against, unshare, ps, ip for network namespaces).
+# Debian packages the tests use (the peers to compare against, unshare, ps, ip for network
+# namespaces, prometheus and its promtool).
 system-packages:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -28,6 +29,12 @@ test: venv system-packages
 
 demo: venv
 	$(PY) examples/demo.py
+
+# docs/dashboard.png: the Grafana dashboard's queries, plotted from the e2e test's Prometheus.
+dashboard-preview: venv system-packages
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test,dev]'
+	PIDONE_DASHBOARD_DATA=build/dashboard-data.json $(PY) -m pytest -q tests/test_prometheus_e2e.py
+	$(PY) grafana/plot_preview.py build/dashboard-data.json docs/dashboard.png
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
