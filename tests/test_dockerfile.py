@@ -2,31 +2,17 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import sys
-from pathlib import Path
-
-import pytest
-
 from app.config import DEFAULT_PORT
-from tests.dockerfile import ROOT, copy_sources, exec_form, ignored_by_dockerignore, read_stages
+from checkers import run_checker
+from conftest import ROOT
+from dockerfile_stages import copy_sources, exec_form, ignored_by_dockerignore, read_stages
 
 VENV = "/opt/pidone"
 
 
-def tool(name: str) -> str:
-    """A console script of the test environment (installed by `make venv` from the test extra)."""
-    found = shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
-    if found is None:
-        pytest.fail(f"{name} is not installed: run make venv (it comes with pidone's test extra)")
-    return found
-
-
 def test_hadolint_finds_nothing() -> None:
     # hadolint reads .hadolint.yaml from the working directory, where any ignore has its reason.
-    result = subprocess.run([tool("hadolint"), "Dockerfile"], cwd=ROOT, capture_output=True,
-                            text=True, timeout=60)
+    result = run_checker("hadolint", "Dockerfile")
     assert result.returncode == 0 and not result.stdout.strip(), result.stdout + result.stderr
 
 

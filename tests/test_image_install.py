@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 
 from app import __version__
-from tests.dockerfile import ROOT, copy_sources, read_stages
+from conftest import ROOT
+from dockerfile_stages import copy_sources, read_stages
 
 
 def test_the_build_stage_installs_a_working_pidone_into_a_fresh_venv(tmp_path: Path) -> None:
