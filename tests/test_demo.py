@@ -1,0 +1,81 @@
+"""The demo: the zombie factory misbehaves within its bounds, and `make demo` starts and stops cleanly."""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+from conftest import PIDONE, ROOT
+from app.procfs import descendants, read_processes
+
+FACTORY = [sys.executable, str(ROOT / "examples" / "zombie-factory.py")]
+MAX_ZOMBIES = 4
+
+
+def read_line_with(stream, text: str, timeout: float = 20.0) -> str:
+    """Lines of `stream` until one holds `text`; fails the test when none comes in time."""
+    deadline = time.monotonic() + timeout
+    seen = []
+    while (remaining := deadline - time.monotonic()) > 0:
+        if not select.select([stream], [], [], remaining)[0]:
+            break
+        line = stream.readline().decode()
+        if not line:
+            break
+        seen.append(line)
+        if text in line:
+            return line
+    raise AssertionError(f"no line with {text!r} in {timeout}s; got {''.join(seen)!r}")
+
+
+def test_factory_caps_its_zombies_and_answers_hup_and_term(start_init) -> None:
+    running = start_init([*PIDONE, "--http", "off", "--", *FACTORY, "--interval", "0.02",
+                          "--max-zombies", str(MAX_ZOMBIES), "--orphan-life", "0.3"],
+                         stdout=subprocess.PIPE)
+    read_line_with(running.proc.stdout, f"{MAX_ZOMBIES} zombies: reaping them all")
+    for _ in range(20):
+        zombies = [p for p in descendants(running.init_pid, read_processes()) if p.state == "Z"]
+        # The factory's own, plus at most a few orphans between exit and pidone's reaping.
+        assert len([z for z in zombies if z.ppid != running.init_pid]) <= MAX_ZOMBIES
+    running.send(signal.SIGHUP)
+    read_line_with(running.proc.stdout, "got SIGHUP")
+    running.send(signal.SIGTERM)
+    read_line_with(running.proc.stdout, "got SIGTERM")
+    assert running.wait() == 0
+
+
+def test_demo_answers_health_and_leaves_nothing_running() -> None:
+    mark = uuid.uuid4().hex
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    demo = subprocess.run([sys.executable, str(ROOT / "examples" / "demo.py"), "--port", str(port)],
+                          env={**os.environ, "DEMO_SECONDS": "2", "PIDONE_DEMO_TEST": mark},
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
+    output = demo.stdout + demo.stderr
+    assert demo.returncode == 0, output
+    assert "GET /health -> 200" in output
+    assert "zombie-factory: got SIGTERM" in output
+    assert f"curl -s -X POST http://127.0.0.1:{port}/signal/HUP" in output
+    assert processes_marked(mark) == [], "the demo left processes running"
+
+
+def processes_marked(mark: str) -> list[int]:
+    """Every process whose environment carries `mark`: the demo's whole tree, whoever adopted it."""
+    needle = f"PIDONE_DEMO_TEST={mark}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if needle in (entry / "environ").read_bytes().split(b"\0"):
+                    found.append(int(entry.name))
+            except OSError:
+                pass
+    return found
