@@ -11,9 +11,12 @@ FROM ${PYTHON_IMAGE} AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY app/ app/
-RUN python -m pip wheel --no-cache-dir --no-deps --wheel-dir /wheels . \
+# /wheels holds pidone and its dependencies, all pure Python: a wheelhouse that installs
+# offline into any image with Python 3.11+ (docker build --target build; see README).
+RUN python -m pip wheel --no-cache-dir --wheel-dir /wheels . \
  && python -m venv --without-pip /opt/pidone \
- && python -m pip --python /opt/pidone/bin/python install --no-cache-dir /wheels/pidone-*.whl
+ && python -m pip --python /opt/pidone/bin/python install --no-cache-dir --no-index \
+        --find-links /wheels /wheels/pidone-*.whl
 
 FROM ${PYTHON_IMAGE}
 COPY --from=build /opt/pidone /opt/pidone

@@ -36,8 +36,9 @@ def test_the_build_stage_installs_a_working_pidone_into_a_fresh_venv(tmp_path: P
                               text=True, timeout=300)
         assert done.returncode == 0, f"RUN {run}\n{done.stdout}\n{done.stderr}"
 
-    wheel_files = list(wheels.glob("pidone-*.whl"))
-    assert len(wheel_files) == 1
+    assert len(list(wheels.glob("pidone-*.whl"))) == 1
+    # Pure Python throughout, so the wheelhouse serves any image's Python, musl or glibc.
+    assert all(wheel.name.endswith("-none-any.whl") for wheel in wheels.iterdir())
     pidone = venv / "bin" / "pidone"
     # Run from elsewhere, so that nothing but the venv can provide the `app` package.
     version = subprocess.run([str(pidone), "--version"], cwd=tmp_path, env=env,
