@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
+import subprocess
+import time
+
 from app.config import DEFAULT_PORT
 from checkers import run_checker
-from conftest import ROOT
+from conftest import PIDONE, ROOT
 from dockerfile_stages import copy_sources, exec_form, ignored_by_dockerignore, read_stages
 
 VENV = "/opt/pidone"
@@ -50,3 +56,34 @@ def test_every_copied_file_is_in_the_build_context() -> None:
             for source in sources:
                 assert (ROOT / source).exists(), f"COPY {source}: no such file"
                 assert not ignored_by_dockerignore(source.rstrip("/")), f"{source} is .dockerignored"
+
+
+def healthcheck_command() -> list[str]:
+    """The HEALTHCHECK's argv, with `pidone` played by this checkout's pidone."""
+    argv = exec_form(read_stages()[-1].last("HEALTHCHECK").split(" CMD ", 1)[1])
+    assert argv[0] == "pidone"
+    return [*PIDONE, *argv[1:]]
+
+
+def free_loopback_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_healthcheck_passes_for_a_running_pidone_and_fails_without_one(start_init) -> None:
+    # Docker runs the HEALTHCHECK with the container's environment: PIDONE_HTTP reaches both.
+    env = {"PIDONE_HTTP": f"127.0.0.1:{free_loopback_port()}"}
+
+    def check() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(healthcheck_command(), env={**os.environ, **env}, cwd=ROOT,
+                              capture_output=True, text=True, timeout=30)
+
+    assert check().returncode == 1, "healthy with no pidone running"
+    running = start_init([*PIDONE, "--", "sleep", "60"], env=env)
+    deadline = time.monotonic() + 20  # Docker's start period, generously
+    while (result := check()).returncode != 0 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert result.returncode == 0, result.stdout + result.stderr
+    running.send(signal.SIGTERM)
+    assert running.wait() == 128 + signal.SIGTERM
