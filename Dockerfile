@@ -22,7 +22,8 @@ FROM ${PYTHON_IMAGE}
 COPY --from=build /opt/pidone /opt/pidone
 COPY examples/zombie-factory.py /usr/local/share/pidone/zombie-factory.py
 RUN ln -s /opt/pidone/bin/pidone /usr/local/bin/pidone \
- && useradd --system --uid 10101 --user-group --no-create-home --shell /usr/sbin/nologin pidone
+ && groupadd --system --gid 10101 pidone \
+ && useradd --system --uid 10101 --gid pidone --no-create-home --shell /usr/sbin/nologin pidone
 USER 10101:10101
 EXPOSE 10101
 HEALTHCHECK --interval=10s --timeout=5s --start-period=5s --retries=3 \
