@@ -12,6 +12,8 @@ import time
 import uuid
 from pathlib import Path
 
+import pytest
+
 from conftest import PIDONE, ROOT
 from app.procfs import descendants, read_processes
 
@@ -51,19 +53,30 @@ def test_factory_caps_its_zombies_and_answers_hup_and_term(start_init) -> None:
     assert running.wait() == 0
 
 
-def test_demo_answers_health_and_leaves_nothing_running() -> None:
+@pytest.mark.parametrize("stop", ["DEMO_SECONDS", "SIGINT", "SIGTERM"])
+def test_demo_answers_health_and_leaves_nothing_running(stop: str) -> None:
     mark = uuid.uuid4().hex
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    demo = subprocess.run([sys.executable, str(ROOT / "examples" / "demo.py"), "--port", str(port)],
-                          env={**os.environ, "DEMO_SECONDS": "2", "PIDONE_DEMO_TEST": mark},
-                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
-    output = demo.stdout + demo.stderr
-    assert demo.returncode == 0, output
-    assert "GET /health -> 200" in output
-    assert "zombie-factory: got SIGTERM" in output
-    assert f"curl -s -X POST http://127.0.0.1:{port}/signal/HUP" in output
+    seconds = "2" if stop == "DEMO_SECONDS" else "120"
+    demo = subprocess.Popen([sys.executable, str(ROOT / "examples" / "demo.py"), "--port", str(port)],
+                            env={**os.environ, "DEMO_SECONDS": seconds, "PIDONE_DEMO_TEST": mark},
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
+    try:
+        output = [read_line_with(demo.stdout, "GET /health -> 200"),
+                  read_line_with(demo.stdout, f"curl -s -X POST http://127.0.0.1:{port}/signal/HUP"),
+                  read_line_with(demo.stdout, "Ctrl-C stops everything")]
+        if stop != "DEMO_SECONDS":
+            demo.send_signal(signal.Signals[stop])  # Ctrl-C is SIGINT to the demo alone
+        rest = demo.communicate(timeout=60)[0].decode()
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait()
+    assert demo.returncode == 0, "".join(output) + rest
+    assert "zombie-factory: got SIGTERM" in rest
     assert processes_marked(mark) == [], "the demo left processes running"
 
 
