@@ -4,7 +4,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := tini dumb-init util-linux procps
+APT_PACKAGES := tini dumb-init util-linux procps iproute2
 
 .PHONY: test demo venv system-packages clean
 
@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
 	touch $@
 
-# Debian packages the tests use (the peers to compare against, unshare, ps).
+# Debian packages the tests use (the peers to compare against, unshare, ps, ip for network namespaces).
 system-packages:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \

@@ -6,13 +6,17 @@ import logging
 import os
 import sys
 import time
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
+from app.address import parse_address
 from app.child import ExecError, spawn_child
 from app.config import Config
 from app.core import Core, block_signals
 from app.log import BackgroundLog
 from app.state import ChildStatus, CoreState
+
+if TYPE_CHECKING:
+    from app.server import HttpServer
 
 log = logging.getLogger("pidone")
 
@@ -50,11 +54,25 @@ def run(config: Config) -> NoReturn:
     log.info("started child %d: %s", pid, " ".join(config.command))
 
     core = Core(config, state)
+    http = start_http_side(core)
     core.supervise()
     status = core.leave()
-    log.info("exiting with status %d", status)
+    log.info("exiting with status %d; reaped %d orphaned processes", status, state.zombies_reaped)
     background_log.flush()
     _leave_process(status)
+
+
+def start_http_side(core: Core) -> HttpServer | None:
+    """Serve the HTTP API in a thread, unless --http off. Imported here, after the child is
+    spawned: the workload must not wait for starlette, uvicorn and prometheus_client."""
+    address = parse_address(core.config.http)
+    if address.off:
+        return None
+    from app.server import HttpServer
+
+    http = HttpServer(core, address)
+    http.start()
+    return http
 
 
 def _register_subreaper() -> bool:

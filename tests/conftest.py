@@ -6,12 +6,14 @@ import os
 import select
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import httpx
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,6 +49,9 @@ class RunningInit:
         self._buffer = b""
         self._stderr: str | None = None
         self.workload_pids: list[int] = []
+        self.url: str | None = None
+        """The HTTP API's base URL, for an init started by start_pidone."""
+        self.http: httpx.Client | None = None
 
     @property
     def init_pid(self) -> int:
@@ -99,10 +104,15 @@ class RunningInit:
     def stderr(self) -> str:
         if self._stderr is None:
             self.wait()
-            self._stderr = self.proc.stderr.read().decode() if self.proc.stderr else ""
+            text = self.proc.stderr.read().decode() if self.proc.stderr else ""
+            # unshare sometimes reports its own sigprocmask trouble; not the init's output.
+            self._stderr = "".join(line for line in text.splitlines(keepends=True)
+                                   if not line.startswith("unshare: "))
         return self._stderr
 
     def stop(self) -> None:
+        if self.http is not None:
+            self.http.close()
         if self.proc.poll() is None:
             # --kill-child makes the kernel end the whole namespace with unshare's child.
             self.proc.kill()
@@ -135,6 +145,48 @@ def start_init() -> Iterator:
         running.stop()
 
 
+def free_loopback_port() -> int:
+    """A port nobody listens on right now (the kernel's pick for an ephemeral bind)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_until_live(running: RunningInit, timeout: float = 20.0) -> None:
+    """Poll /livez until it answers 200; fail with pidone's stderr if pidone dies first."""
+    assert running.http is not None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if running.proc.poll() is not None:
+            raise AssertionError(f"pidone exited ({running.proc.returncode}): {running.stderr}")
+        try:
+            if running.http.get("/livez").status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.02)
+    raise AssertionError(f"/livez did not answer within {timeout}s")
+
+
+@pytest.fixture
+def start_pidone(start_init) -> Iterator:
+    """start_pidone(command, *options, env=None) -> RunningInit with .url and .http (an httpx
+    client), pidone listening on a free loopback port, returned once /livez answers."""
+
+    def start(command: Sequence[str], *options: str, env: dict[str, str] | None = None,
+              wait: bool = True) -> RunningInit:
+        url = f"http://127.0.0.1:{free_loopback_port()}"
+        running = start_init([*PIDONE, "--http", url.removeprefix("http://"), *options, "--", *command],
+                             env=env)
+        running.url = url
+        running.http = httpx.Client(base_url=url, timeout=20)
+        if wait:
+            wait_until_live(running)
+        return running
+
+    yield start
+
+
 @pytest.fixture(params=["pidone"])
 def init(request: pytest.FixtureRequest) -> str:
     return request.param
@@ -143,3 +195,33 @@ def init(request: pytest.FixtureRequest) -> str:
 def workload(*words: str) -> list[str]:
     """The test workload's argv, reporting on the pipe of RunningInit."""
     return [*WORKLOAD, "ack={ack}", *words]
+
+
+LINGERER = ["sh", "-c", "trap '' TERM; sleep 120 & exit 3"]
+"""A child that exits at once and leaves a process ignoring SIGTERM: pidone sits in its grace."""
+
+
+def wait_for_status(running: RunningInit, path: str, status: int, timeout: float = 20.0) -> dict:
+    """Poll `path` until it answers `status` (a state change, not a signal: nothing to ack)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        answer = running.http.get(path)
+        if answer.status_code == status:
+            return answer.json()
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{path} still answers {answer.status_code}: {answer.text}")
+        time.sleep(0.02)
+
+
+def scrape(running: RunningInit, **headers: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """/metrics as {(sample name, sorted label pairs): value}, parsed by prometheus_client."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    assert running.http is not None
+    answer = running.http.get("/metrics", headers=headers)
+    assert answer.status_code == 200, answer.text
+    samples = {}
+    for family in text_string_to_metric_families(answer.text):
+        for sample in family.samples:
+            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return samples

@@ -5,6 +5,7 @@ Arguments are KEY=VALUE words, acted on in order:
   trap=all|SIG,.. report each of these signals as "SIGNAME" when it arrives
   ignore=SIG,..   ignore these signals
   orphans=N       leave N zombie orphans for the init to reap
+  storm=N         on each SIGUSR1, leave N zombie orphans, then report "storm N"
   state           report "state sigblk=HEX sigign=HEX pgid=N pid=N fg=N"
   exit=N          exit with status N (after the words before it)
   exit-on=SIG     exit 0 once SIG has been reported
@@ -21,6 +22,7 @@ import time
 
 ack_fd: int | None = None
 exit_on: int | None = None
+storm_size = 0
 
 
 def report(line: str) -> None:
@@ -46,6 +48,11 @@ def parse_signals(spec: str) -> list[int]:
         else:
             found.append(signal.Signals[word if word.startswith("SIG") else "SIG" + word])
     return found
+
+
+def on_storm(_signo: int, _frame: object) -> None:
+    make_orphans(storm_size)
+    report(f"storm {storm_size}")
 
 
 def on_signal(signo: int, _frame: object) -> None:
@@ -80,7 +87,7 @@ def foreground_group() -> int:
 
 
 def main(words: list[str]) -> None:
-    global ack_fd, exit_on
+    global ack_fd, exit_on, storm_size
     for word in words:
         key, _, value = word.partition("=")
         if key == "ack":
@@ -96,6 +103,9 @@ def main(words: list[str]) -> None:
             signal.signal(exit_on, on_signal)
         elif key == "orphans":
             make_orphans(int(value))
+        elif key == "storm":
+            storm_size = int(value)
+            signal.signal(signal.SIGUSR1, on_storm)
         elif key == "state":
             report(f"state sigblk={proc_status_field('SigBlk')} sigign={proc_status_field('SigIgn')}"
                    f" pgid={os.getpgrp()} pid={os.getpid()} fg={foreground_group()}")
