@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import select
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PIDONE, ROOT
+from conftest import PIDONE, ROOT, free_loopback_port
 from app.procfs import descendants, read_processes
 
 FACTORY = [sys.executable, str(ROOT / "examples" / "zombie-factory.py")]
@@ -22,7 +21,11 @@ MAX_ZOMBIES = 4
 
 
 def read_line_with(stream, text: str, timeout: float = 20.0) -> str:
-    """Lines of `stream` until one holds `text`; fails the test when none comes in time."""
+    """Lines of `stream` until one holds `text`; fails the test when none comes in time.
+
+    `stream` must be unbuffered (Popen's bufsize=0): a buffered reader would take in lines
+    that select() then no longer sees waiting on the pipe.
+    """
     deadline = time.monotonic() + timeout
     seen = []
     while (remaining := deadline - time.monotonic()) > 0:
@@ -40,7 +43,7 @@ def read_line_with(stream, text: str, timeout: float = 20.0) -> str:
 def test_factory_caps_its_zombies_and_answers_hup_and_term(start_init) -> None:
     running = start_init([*PIDONE, "--http", "off", "--", *FACTORY, "--interval", "0.02",
                           "--max-zombies", str(MAX_ZOMBIES), "--orphan-life", "0.3"],
-                         stdout=subprocess.PIPE)
+                         stdout=subprocess.PIPE, bufsize=0)
     read_line_with(running.proc.stdout, f"{MAX_ZOMBIES} zombies: reaping them all")
     for _ in range(20):
         zombies = [p for p in descendants(running.init_pid, read_processes()) if p.state == "Z"]
@@ -56,14 +59,12 @@ def test_factory_caps_its_zombies_and_answers_hup_and_term(start_init) -> None:
 @pytest.mark.parametrize("stop", ["DEMO_SECONDS", "SIGINT", "SIGTERM"])
 def test_demo_answers_health_and_leaves_nothing_running(stop: str) -> None:
     mark = uuid.uuid4().hex
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_loopback_port()
     seconds = "2" if stop == "DEMO_SECONDS" else "120"
     demo = subprocess.Popen([sys.executable, str(ROOT / "examples" / "demo.py"), "--port", str(port)],
                             env={**os.environ, "DEMO_SECONDS": seconds, "PIDONE_DEMO_TEST": mark},
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT)
+                            stderr=subprocess.STDOUT, bufsize=0)
     try:
         output = [read_line_with(demo.stdout, "GET /health -> 200"),
                   read_line_with(demo.stdout, f"curl -s -X POST http://127.0.0.1:{port}/signal/HUP"),

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import time
 
 from app.config import DEFAULT_PORT
 from checkers import run_checker
-from conftest import PIDONE, ROOT
+from conftest import PIDONE, ROOT, free_loopback_port
 from dockerfile_stages import copy_sources, exec_form, ignored_by_dockerignore, read_stages
 
 VENV = "/opt/pidone"
@@ -63,12 +62,6 @@ def healthcheck_command() -> list[str]:
     argv = exec_form(read_stages()[-1].last("HEALTHCHECK").split(" CMD ", 1)[1])
     assert argv[0] == "pidone"
     return [*PIDONE, *argv[1:]]
-
-
-def free_loopback_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def test_healthcheck_passes_for_a_running_pidone_and_fails_without_one(start_init) -> None:
