@@ -29,4 +29,4 @@ EXPOSE 10101
 HEALTHCHECK --interval=10s --timeout=5s --start-period=5s --retries=3 \
     CMD ["pidone", "health", "--timeout", "3"]
 ENTRYPOINT ["pidone", "--"]
-CMD ["python", "/usr/local/share/pidone/zombie-factory.py"]
+CMD ["python", "/usr/local/share/pidone/zombie-factory.py", "--hup-init-every", "30"]

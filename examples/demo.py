@@ -110,7 +110,7 @@ def parse_options() -> argparse.Namespace:
 
 def start_pidone(port: int) -> tuple[Started, str]:
     pidone = [sys.executable, "-m", "app", "--http", f"127.0.0.1:{port}"]
-    workload = ["--", sys.executable, str(FACTORY)]
+    workload = ["--", sys.executable, str(FACTORY), "--hup-init-every", "30"]
     if os.geteuid() == 0:
         # --kill-child, and the kernel's parent-death signal on unshare, end the whole namespace
         # should this script itself be killed.

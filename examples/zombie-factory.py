@@ -5,7 +5,9 @@ Every tick it forks a short-lived child and does not wait for it (a zombie that
 its living parent fails to reap, as /processes shows), and forks a "daemon"
 that double-forks and leaves its grandchild to the init (an orphan that
 pidone must reap: pidone_zombies_reaped_total moves). SIGHUP and SIGTERM are
-reported on stdout, so `curl -X POST .../signal/HUP` and `docker stop` show.
+reported on stdout, so `curl -X POST .../signal/HUP` and `docker stop` show. With
+--hup-init-every it also asks its init for a SIGHUP now and then (kill(getppid())),
+which the init forwards back: the signal panels move with no one at the keyboard.
 
 It is bounded, so that running it outside a container cannot exhaust the
 host's PIDs: at most --max-zombies unreaped children (then it reaps the lot,
@@ -32,7 +34,12 @@ def main() -> int:
     say(f"started as pid {os.getpid()}: one zombie and one orphan every {options.interval:g}s, "
         f"at most {options.max_zombies} zombies at once")
     zombies: list[int] = []
+    next_hup = time.monotonic() + options.hup_init_every
     while True:
+        if options.hup_init_every and time.monotonic() >= next_hup:
+            say(f"asking my parent (pid {os.getppid()}) for a SIGHUP")
+            os.kill(os.getppid(), signal.SIGHUP)
+            next_hup += options.hup_init_every
         if len(zombies) >= options.max_zombies:
             say(f"{len(zombies)} zombies: reaping them all")
             reap(zombies)
@@ -58,9 +65,14 @@ def parse_options(args: list[str]) -> argparse.Namespace:
                         help="unreaped children before it reaps them all (default 20)")
     parser.add_argument("--orphan-life", type=float, default=5.0,
                         help="longest an orphan lives, in seconds (default 5)")
+    parser.add_argument("--hup-init-every", type=float, default=0, metavar="SECONDS",
+                        help="send SIGHUP to the parent, the init under test, this often "
+                             "(default 0: never; never use it under a shell)")
     options = parser.parse_args(args)
-    if options.interval <= 0 or options.max_zombies < 1 or options.orphan_life <= 0:
-        parser.error("--interval and --orphan-life must be positive, --max-zombies at least 1")
+    if options.interval <= 0 or options.max_zombies < 1 or options.orphan_life <= 0 \
+            or options.hup_init_every < 0:
+        parser.error("--interval and --orphan-life must be positive, --max-zombies at least 1, "
+                     "--hup-init-every zero or more")
     return options
 
 

@@ -93,3 +93,12 @@ def processes_marked(mark: str) -> list[int]:
             except OSError:
                 pass
     return found
+
+
+def test_factory_asks_its_init_for_sighup_which_comes_back(start_init) -> None:
+    running = start_init([*PIDONE, "--http", "off", "--", *FACTORY, "--hup-init-every", "0.1"],
+                         stdout=subprocess.PIPE, bufsize=0)
+    read_line_with(running.proc.stdout, "asking my parent (pid 1) for a SIGHUP")
+    read_line_with(running.proc.stdout, "got SIGHUP")
+    running.send(signal.SIGTERM)
+    assert running.wait() == 0
