@@ -48,12 +48,13 @@ class Started:
         self.proc = subprocess.Popen(argv, cwd=ROOT, start_new_session=True, **popen)
         self._stop_pid = stop_pid
 
-    def stop(self, signo: int = signal.SIGTERM) -> int | None:
-        """Ask it to stop; after STOP_SECONDS kill it and everything below it. Its status."""
-        pid = self._stop_pid() if self.proc.poll() is None else None
-        if pid is not None:
+    def stop(self) -> int:
+        """SIGTERM; after STOP_SECONDS, SIGKILL for it and everything below it. Its status."""
+        if self.proc.poll() is None:
+            pid = self._stop_pid()
             try:
-                os.kill(pid, signo)
+                if pid is not None:
+                    os.kill(pid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
             try:
