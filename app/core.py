@@ -164,9 +164,9 @@ class Core:
             self._kill_at = time.monotonic() + self.config.stop_timeout
 
     def _sleep_seconds(self) -> float:
+        if self._pending_term_at is None and self._kill_at is None:
+            return HEARTBEAT_INTERVAL  # the usual case, once per wake-up: no list, no min
         deadlines = [d for d in (self._pending_term_at, self._kill_at) if d is not None]
-        if not deadlines:
-            return HEARTBEAT_INTERVAL
         return max(0.0, min(HEARTBEAT_INTERVAL, min(deadlines) - time.monotonic()))
 
     def _on_deadlines(self) -> None:
