@@ -174,10 +174,11 @@ def start_pidone(start_init) -> Iterator:
     client), pidone listening on a free loopback port, returned once /livez answers."""
 
     def start(command: Sequence[str], *options: str, env: dict[str, str] | None = None,
-              wait: bool = True) -> RunningInit:
+              wait: bool = True, within: Sequence[str] = ()) -> RunningInit:
+        """`within`: argv that execs pidone after it, e.g. a shell that moves into a cgroup."""
         url = f"http://127.0.0.1:{free_loopback_port()}"
-        running = start_init([*PIDONE, "--http", url.removeprefix("http://"), *options, "--", *command],
-                             env=env)
+        running = start_init([*within, *PIDONE, "--http", url.removeprefix("http://"), *options,
+                              "--", *command], env=env)
         running.url = url
         running.http = httpx.Client(base_url=url, timeout=20)
         if wait:
