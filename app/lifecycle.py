@@ -57,6 +57,8 @@ def run(config: Config) -> NoReturn:
     http = start_http_side(core)
     core.supervise()
     status = core.leave()
+    if http is not None:
+        http.stop()
     log.info("exiting with status %d; reaped %d orphaned processes", status, state.zombies_reaped)
     background_log.flush()
     _leave_process(status)

@@ -43,6 +43,7 @@ def build_app(core: Core, *, unix_socket: bool = False) -> Starlette:
         exception_handlers={HTTPException: answer_http_exception},
         middleware=[Middleware(AnswerCrashes)],
     )
+    app.router.redirect_slashes = False  # one spelling per route: /signal is a 404, not a 307
     app.state.core = core
     app.state.unix_socket = unix_socket
     app.state.registry = metrics.build_registry(core.snapshot)

@@ -170,15 +170,15 @@ def wait_until_live(running: RunningInit, timeout: float = 20.0) -> None:
 
 @pytest.fixture
 def start_pidone(start_init) -> Iterator:
-    """start_pidone(command, *options, env=None) -> RunningInit with .url and .http (an httpx
+    """start_pidone(command, *options, env=None, namespace=True) -> RunningInit with .url and .http (an httpx
     client), pidone listening on a free loopback port, returned once /livez answers."""
 
     def start(command: Sequence[str], *options: str, env: dict[str, str] | None = None,
-              wait: bool = True, within: Sequence[str] = ()) -> RunningInit:
+              namespace: bool = True, wait: bool = True, within: Sequence[str] = ()) -> RunningInit:
         """`within`: argv that execs pidone after it, e.g. a shell that moves into a cgroup."""
         url = f"http://127.0.0.1:{free_loopback_port()}"
         running = start_init([*within, *PIDONE, "--http", url.removeprefix("http://"), *options,
-                              "--", *command], env=env)
+                              "--", *command], env=env, namespace=namespace)
         running.url = url
         running.http = httpx.Client(base_url=url, timeout=20)
         if wait:

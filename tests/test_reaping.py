@@ -78,7 +78,7 @@ def test_neither_pid1_nor_subreaper_warns_once_and_works(start_init):
 
 
 def test_orphans_keep_coming_while_the_child_runs(start_init):
-    shell = "for i in 1 2 3 4 5; do (sleep 0.01 &); done; " + " ".join(workload("trap=USR1"))
+    shell = "for i in 1 2 3 4 5; do (sleep 0.01 &); done; exec " + " ".join(workload("trap=USR1"))
     running = start_init([*init_command("pidone"), "sh", "-c", shell])
     running.expect_report("ready")
     init_pid = running.init_pid

@@ -4,6 +4,8 @@ Arguments are KEY=VALUE words, acted on in order:
   ack=FD          write reports to this inherited file descriptor
   trap=all|SIG,.. report each of these signals as "SIGNAME" when it arrives
   ignore=SIG,..   ignore these signals
+  note=TEXT       nothing: puts TEXT in the command line
+  zombie          leave one child that exits and is never waited for; report "zombie PID"
   orphans=N       leave N zombie orphans for the init to reap (from `makers` processes at once)
   makers=M        later orphans= and churn= words fork from M processes at once (default 1)
   churn=N         like orphans=, in a detached process that reports "churned N" when done and
@@ -216,6 +218,13 @@ def main(words: list[str]) -> None:
             signal.signal(exit_on, on_signal)
         elif key == "orphans":
             make_orphans(int(value))
+        elif key == "note":
+            pass
+        elif key == "zombie":
+            pid = os.fork()
+            if pid == 0:
+                os._exit(0)
+            report(f"zombie {pid}")
         elif key == "makers":
             makers = int(value)
         elif key == "churn":
