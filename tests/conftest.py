@@ -183,10 +183,12 @@ def start_pidone(start_init) -> Iterator:
     answers; popen goes to subprocess.Popen."""
 
     def start(command: Sequence[str], *options: str, env: dict[str, str] | None = None,
-              namespace: bool = True, wait: bool = True, **popen: object) -> RunningInit:
+              namespace: bool = True, wait: bool = True, within: Sequence[str] = (),
+              **popen: object) -> RunningInit:
+        """`within`: argv that execs pidone after it, e.g. a shell that moves into a cgroup."""
         url = f"http://127.0.0.1:{free_loopback_port()}"
-        running = start_init([*PIDONE, "--http", url.removeprefix("http://"), *options, "--", *command],
-                             env=env, namespace=namespace, **popen)
+        running = start_init([*within, *PIDONE, "--http", url.removeprefix("http://"), *options,
+                              "--", *command], env=env, namespace=namespace, **popen)
         running.url = url
         running.http = httpx.Client(base_url=url, timeout=20)
         if wait:
