@@ -5,12 +5,12 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := tini dumb-init util-linux procps
+APT_PACKAGES := tini dumb-init util-linux procps iproute2 prometheus
 # The benchmarks' peers, load and timing tools, and the compiler for their C probe
 # (make bench, and its smoke test in make test).
 APT_PACKAGES += catatonit wrk hyperfine gcc
 
-.PHONY: test demo bench venv system-packages clean
+.PHONY: test demo bench venv system-packages clean dashboard-preview
 
 venv: $(VENV)/.installed
 
@@ -19,7 +19,8 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
 	touch $@
 
-# Debian packages the tests and benchmarks use (the peers to compare against, unshare, ps).
+# Debian packages the tests and benchmarks use (the peers to compare against, unshare, ps,
+# ip for network namespaces, prometheus and its promtool).
 system-packages:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -36,6 +37,11 @@ bench: venv system-packages
 
 demo: venv
 	$(PY) examples/demo.py
+
+# docs/dashboard.png: the Grafana dashboard's queries, plotted from the e2e test's Prometheus.
+dashboard-preview: venv system-packages
+	PIDONE_DASHBOARD_DATA=build/dashboard-data.json $(PY) -m pytest -q tests/test_prometheus_e2e.py
+	$(PY) grafana/plot_preview.py build/dashboard-data.json docs/dashboard.png
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

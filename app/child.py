@@ -57,6 +57,7 @@ def _become_child(argv: tuple[str, ...], take_terminal: bool, report_fd: int) ->
         for signo in signal.valid_signals():
             if signo not in _UNCATCHABLE:
                 signal.signal(signo, signal.SIG_DFL)
+        _reset_reserved_signals()
         signal.pthread_sigmask(signal.SIG_SETMASK, ())
         os.execvp(argv[0], argv)
     except OSError as error:
@@ -67,6 +68,33 @@ def _become_child(argv: tuple[str, ...], take_terminal: bool, report_fd: int) ->
         os.write(report_fd, str(code).encode())
     finally:
         os._exit(127 if code == errno.ENOENT else 126)
+
+
+_RT_SIGACTION = {"x86_64": 13, "aarch64": 134}
+"""Syscall numbers of rt_sigaction, for the signals glibc will not let us touch."""
+
+
+def _reset_reserved_signals() -> None:
+    """Give the child default dispositions for signals 32 and 33 too.
+
+    glibc reserves them and refuses sigaction on them, so a parent that ignored
+    them (some supervisors and build tools do) would leak that into the child;
+    only the raw system call can undo it. Rare, so ctypes is loaded only then.
+    """
+    with open("/proc/self/status") as status:
+        ignored = next(int(line.split()[1], 16) for line in status if line.startswith("SigIgn:"))
+    valid = signal.valid_signals()
+    reserved = [signo for signo in range(1, signal.SIGRTMIN)
+                if signo not in valid and ignored & (1 << (signo - 1))]
+    syscall_number = _RT_SIGACTION.get(os.uname().machine)
+    if not reserved or syscall_number is None:
+        return
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    default_action = (ctypes.c_ulong * 4)()  # handler SIG_DFL, no flags, no restorer, empty mask
+    for signo in reserved:
+        libc.syscall(syscall_number, signo, default_action, None, 8)
 
 
 def _exec_error(command: str, code: int) -> ExecError:

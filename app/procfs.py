@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import os
+import threading
+import time
 from dataclasses import dataclass
 
 
@@ -65,3 +68,56 @@ def descendants(root: int, processes: list[ProcessInfo]) -> list[ProcessInfo]:
                     next_frontier.append(child.pid)
         frontier = next_frontier
     return found
+
+
+STATE_NAMES = {"R": "running", "S": "sleeping", "D": "disk_sleep", "T": "stopped", "t": "stopped",
+               "Z": "zombie", "I": "idle"}
+STATES = ("running", "sleeping", "disk_sleep", "stopped", "zombie", "idle", "other")
+"""The values of pidone_processes' state label, in this order; every other letter is "other"."""
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def state_name(letter: str) -> str:
+    return STATE_NAMES.get(letter, "other")
+
+
+def visible_processes(is_pid1: bool, proc: str = "/proc") -> list[ProcessInfo]:
+    """What pidone can answer for: its whole PID namespace as PID 1, its descendants otherwise."""
+    processes = read_processes(proc)
+    if is_pid1:
+        return processes
+    return descendants(os.getpid(), processes)
+
+
+def uptime_seconds(proc: str = "/proc") -> float:
+    with open(f"{proc}/uptime") as uptime_file:
+        return float(uptime_file.read().split()[0])
+
+
+def age_seconds(info: ProcessInfo, uptime: float) -> float:
+    return max(0.0, uptime - info.start_ticks / _CLOCK_TICKS)
+
+
+class Census:
+    """Process counts by state, read from /proc at most every `max_age` seconds.
+
+    Reading /proc costs a file per process: thousands of zombies times a burst of scrapes
+    would hold the GIL long enough to slow reaping, so a scrape may see counts this old.
+    """
+
+    def __init__(self, max_age: float = 1.0) -> None:
+        self.max_age = max_age
+        self._lock = threading.Lock()
+        self._counts: dict[str, int] = {}
+        self._taken_at = -math.inf
+
+    def state_counts(self, is_pid1: bool) -> dict[str, int]:
+        with self._lock:
+            now = time.monotonic()
+            if now - self._taken_at >= self.max_age:
+                counts = dict.fromkeys(STATES, 0)
+                for info in visible_processes(is_pid1):
+                    counts[state_name(info.state)] += 1
+                self._counts, self._taken_at = counts, now
+            return dict(self._counts)

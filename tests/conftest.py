@@ -6,12 +6,14 @@ import os
 import select
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
+import httpx
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,6 +49,9 @@ class RunningInit:
         self._buffer = b""
         self._stderr: str | None = None
         self.workload_pids: list[int] = []
+        self.url: str | None = None
+        """The HTTP API's base URL, for an init started by start_pidone."""
+        self.http: httpx.Client | None = None
 
     @property
     def init_pid(self) -> int:
@@ -99,10 +104,15 @@ class RunningInit:
     def stderr(self) -> str:
         if self._stderr is None:
             self.wait()
-            self._stderr = self.proc.stderr.read().decode() if self.proc.stderr else ""
+            text = self.proc.stderr.read().decode() if self.proc.stderr else ""
+            # unshare sometimes reports its own sigprocmask trouble; not the init's output.
+            self._stderr = "".join(line for line in text.splitlines(keepends=True)
+                                   if not line.startswith("unshare: "))
         return self._stderr
 
     def stop(self) -> None:
+        if self.http is not None:
+            self.http.close()
         if self.proc.poll() is None:
             # --kill-child makes the kernel end the whole namespace with unshare's child.
             self.proc.kill()
@@ -135,6 +145,59 @@ def start_init() -> Iterator:
         running.stop()
 
 
+def free_loopback_port() -> int:
+    """A port nobody listens on right now (the kernel's pick for an ephemeral bind)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_until_answers(name: str, proc: subprocess.Popen, http: httpx.Client, path: str,
+                       output: Callable[[], str], timeout: float = 20.0) -> None:
+    """Poll GET path until it answers 200; fail with output() (the server's log) if proc dies
+    first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"{name} exited ({proc.returncode}): {output()}")
+        try:
+            if http.get(path).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.02)
+    raise AssertionError(f"{name}: {path} did not answer within {timeout}s")
+
+
+def wait_until_live(running: RunningInit, timeout: float = 20.0) -> None:
+    """Poll /livez until it answers 200; fail with pidone's stderr if pidone dies first."""
+    assert running.http is not None
+    wait_until_answers("pidone", running.proc, running.http, "/livez", lambda: running.stderr,
+                       timeout)
+
+
+@pytest.fixture
+def start_pidone(start_init) -> Iterator:
+    """start_pidone(command, *options, env=None, namespace=True, **popen) -> RunningInit with .url
+    and .http (an httpx client), pidone listening on a free loopback port, returned once /livez
+    answers; popen goes to subprocess.Popen."""
+
+    def start(command: Sequence[str], *options: str, env: dict[str, str] | None = None,
+              namespace: bool = True, wait: bool = True, within: Sequence[str] = (),
+              **popen: object) -> RunningInit:
+        """`within`: argv that execs pidone after it, e.g. a shell that moves into a cgroup."""
+        url = f"http://127.0.0.1:{free_loopback_port()}"
+        running = start_init([*within, *PIDONE, "--http", url.removeprefix("http://"), *options,
+                              "--", *command], env=env, namespace=namespace, **popen)
+        running.url = url
+        running.http = httpx.Client(base_url=url, timeout=20)
+        if wait:
+            wait_until_live(running)
+        return running
+
+    yield start
+
+
 @pytest.fixture(params=["pidone"])
 def init(request: pytest.FixtureRequest) -> str:
     return request.param
@@ -143,3 +206,109 @@ def init(request: pytest.FixtureRequest) -> str:
 def workload(*words: str) -> list[str]:
     """The test workload's argv, reporting on the pipe of RunningInit."""
     return [*WORKLOAD, "ack={ack}", *words]
+
+
+LINGERER = ["sh", "-c", "trap '' TERM; sleep 120 & exit 3"]
+"""A child that exits at once and leaves a process ignoring SIGTERM: pidone sits in its grace."""
+
+
+def wait_for_status(running: RunningInit, path: str, status: int, timeout: float = 20.0) -> dict:
+    """Poll `path` until it answers `status` (a state change, not a signal: nothing to ack)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        answer = running.http.get(path)
+        if answer.status_code == status:
+            return answer.json()
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{path} still answers {answer.status_code}: {answer.text}")
+        time.sleep(0.02)
+
+
+def scrape(running: RunningInit, **headers: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """/metrics as {(sample name, sorted label pairs): value}, parsed by prometheus_client."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    assert running.http is not None
+    answer = running.http.get("/metrics", headers=headers)
+    assert answer.status_code == 200, answer.text
+    samples = {}
+    for family in text_string_to_metric_families(answer.text):
+        for sample in family.samples:
+            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return samples
+
+
+class Hammer:
+    """Threads that POST to one path as fast as they can, tallying the answers' statuses."""
+
+    def __init__(self, url: str, path: str, threads: int = 2) -> None:
+        import threading
+
+        self.statuses: list[int] = []
+        self._stop = threading.Event()
+        self._clients = [httpx.Client(base_url=url, timeout=20) for _ in range(threads)]
+        self._threads = [threading.Thread(target=self._hammer, args=(client, path), daemon=True)
+                         for client in self._clients]
+
+    def _hammer(self, client: httpx.Client, path: str) -> None:
+        deadline = time.monotonic() + 120  # bounded, whatever the test does
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            try:
+                self.statuses.append(client.post(path).status_code)
+            except httpx.TransportError:
+                return  # pidone has gone
+
+    def wait_for(self, count: int, timeout: float = 60.0) -> None:
+        """Until `count` answers have come in, whatever their status."""
+        deadline = time.monotonic() + timeout
+        while len(self.statuses) < count:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"only {len(self.statuses)} answers in {timeout}s")
+            time.sleep(0.01)
+
+    def __enter__(self) -> Hammer:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(30)
+        for client in self._clients:
+            client.close()
+
+
+@pytest.fixture
+def init_hammer() -> type[Hammer]:
+    return Hammer
+
+
+SOAK = os.environ.get("PIDONE_SOAK") == "1"
+"""`make soak` sets PIDONE_SOAK=1: the reliability tests run at their big sizes."""
+
+
+def sized(short: int, soak: int) -> int:
+    """A load size: `short` in `make test`, `soak` in `make soak`."""
+    return soak if SOAK else short
+
+
+_FIGURES: list[str] = []
+
+
+@pytest.fixture
+def survived(request: pytest.FixtureRequest):
+    """survived(orphans=20000, lost=0, ...) records what a reliability test survived; the
+    figures are printed at the end of the run."""
+
+    def record(**figures: object) -> None:
+        _FIGURES.append(f"{request.node.name}: " + " ".join(f"{k}={v}" for k, v in figures.items()))
+
+    return record
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if _FIGURES:
+        terminalreporter.section("survived")
+        for line in _FIGURES:
+            terminalreporter.write_line(line)

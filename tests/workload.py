@@ -4,7 +4,22 @@ Arguments are KEY=VALUE words, acted on in order:
   ack=FD          write reports to this inherited file descriptor
   trap=all|SIG,.. report each of these signals as "SIGNAME" when it arrives
   ignore=SIG,..   ignore these signals
-  orphans=N       leave N zombie orphans for the init to reap
+  note=TEXT       nothing: puts TEXT in the command line
+  zombie          leave one child that exits and is never waited for; report "zombie PID"
+  recycle         once this process is reaped, a newcomer takes its PID and process group
+                  (via ns_last_pid; PID 1 of a namespace must be the init), reports
+                  "newcomer PID PGID", counts the SIGUSR1s it gets, and reports "strays N"
+                  when a line arrives on stdin
+  orphans=N       leave N zombie orphans for the init to reap (from `makers` processes at once)
+  makers=M        later orphans= and churn= words fork from M processes at once (default 1)
+  churn=N         like orphans=, in a detached process that reports "churned N" when done and
+                  then exits, itself an orphan: the init reaps N+1
+  exhaust         fork sleeping orphans until fork fails; report "exhausted N"
+  release         end the sleepers of every exhaust so far; report "released"
+  await=SIG       report "awaiting SIGNAME", then wait for SIG
+  tally=SIG,..    report "tallying", count these signals until SIGRTMAX comes, then report
+                  "tally SIGNAME=COUNT@LAST ..." (LAST: CLOCK_MONOTONIC of the last one)
+  storm=N         on each SIGUSR1, leave N zombie orphans, then report "storm N"
   state           report "state sigblk=HEX sigign=HEX pgid=N pid=N fg=N"
   exit=N          exit with status N (after the words before it)
   exit-on=SIG     exit 0 once SIG has been reported
@@ -21,6 +36,10 @@ import time
 
 ack_fd: int | None = None
 exit_on: int | None = None
+makers = 1
+sleepers_hold: list[int] = []
+"""Write ends of the pipes the sleepers of `exhaust` wait on: closing one ends them."""
+storm_size = 0
 
 
 def report(line: str) -> None:
@@ -43,9 +62,16 @@ def parse_signals(spec: str) -> list[int]:
         word = word.upper()
         if word.startswith("RTMIN+"):
             found.append(signal.SIGRTMIN + int(word[6:]))
+        elif word == "RTMAX":
+            found.append(signal.SIGRTMAX)
         else:
             found.append(signal.Signals[word if word.startswith("SIG") else "SIG" + word])
     return found
+
+
+def on_storm(_signo: int, _frame: object) -> None:
+    make_orphans(storm_size)
+    report(f"storm {storm_size}")
 
 
 def on_signal(signo: int, _frame: object) -> None:
@@ -54,14 +80,146 @@ def on_signal(signo: int, _frame: object) -> None:
         os._exit(0)
 
 
+def spawn_recycler() -> None:
+    """Fork a watcher that waits for our reaping, then forks the newcomer into our PID."""
+    old_pid = os.getpid()
+    if os.fork() != 0:
+        return
+    os.setpgid(0, 0)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the init's leaving TERM is not a stray
+    signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+    while os.path.exists(f"/proc/{old_pid}"):
+        time.sleep(0.001)
+    with open("/proc/sys/kernel/ns_last_pid", "w") as last_pid:
+        last_pid.write(str(old_pid - 1))
+    if os.fork() == 0:
+        become_newcomer()
+    os._exit(0)
+
+
+def become_newcomer() -> None:
+    strays = 0
+
+    def count(_signo: int, _frame: object) -> None:
+        nonlocal strays
+        strays += 1
+
+    os.setpgid(0, 0)
+    signal.signal(signal.SIGUSR1, count)
+    report(f"newcomer {os.getpid()} {os.getpgrp()}")
+    sys.stdin.buffer.readline()
+    report(f"strays {strays}")
+    os._exit(0)
+
+
+def fork_quiet(job) -> int:
+    """Fork a helper that runs job() and exits; it ignores every signal but TERM and KILL.
+
+    Group signals meant for the workload reach its helpers too: ignored (and not blocked) they
+    are dropped at once, instead of running our handlers or queueing against RLIMIT_SIGPENDING.
+    """
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            for signo in parse_signals("all"):
+                signal.signal(signo, signal.SIG_DFL if signo == signal.SIGTERM else signal.SIG_IGN)
+            signal.pthread_sigmask(signal.SIG_SETMASK, ())
+            job()
+        except BaseException:
+            code = 1
+        os._exit(code)
+    return pid
+
+
+# Each orphan's parent exits at once, without waiting. (A parent that lives on, even sh, reaps
+# some of its children itself.) In sh, as forking from Python is several times slower.
+LEAVE_ORPHANS = """
+n=$0
+while [ "$n" -gt 0 ]; do
+    ( (exit 0) & )
+    n=$((n - 1))
+done
+"""
+
+
+def leave_orphans(count: int) -> None:
+    os.execvp("sh", ["sh", "-c", LEAVE_ORPHANS, str(count)])
+
+
 def make_orphans(count: int) -> None:
-    middle = os.fork()
-    if middle == 0:
-        for _ in range(count):
-            if os.fork() == 0:
+    shares = [count // makers + (index < count % makers) for index in range(makers)]
+    for pid in [fork_quiet(lambda share=share: leave_orphans(share)) for share in shares]:
+        os.waitpid(pid, 0)
+
+
+def churn(count: int) -> None:
+    def detached() -> None:
+        make_orphans(count)
+        report(f"churned {count}")
+
+    os.waitpid(fork_quiet(lambda: fork_quiet(detached)), 0)
+
+
+def exhaust() -> None:
+    """Fork sleepers until the kernel refuses (EAGAIN: pids.max or ulimit -u); they outlive
+    their parent, so they are the init's to reap once `release` ends them."""
+    read_end, write_end = os.pipe()
+    sleepers_hold.append(write_end)
+
+    def fork_sleepers() -> None:
+        os.close(write_end)
+        made = 0
+        while True:
+            try:
+                pid = os.fork()
+            except BlockingIOError:
+                break
+            if pid == 0:
+                os.read(read_end, 1)  # returns at EOF: when `release` closes the write end
                 os._exit(0)
-        os._exit(0)  # without waiting: its children become the init's zombies
-    os.waitpid(middle, 0)
+            made += 1
+        report(f"exhausted {made}")
+
+    pid = None
+    while pid is None:
+        try:
+            pid = fork_quiet(fork_sleepers)
+        except BlockingIOError:  # the last round's sleepers are not all reaped yet
+            time.sleep(0.01)
+    os.close(read_end)
+    os.waitpid(pid, 0)
+
+
+def release() -> None:
+    while sleepers_hold:
+        os.close(sleepers_hold.pop())
+    report("released")
+
+
+def await_signal(signo: int) -> None:
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signo})
+    report(f"awaiting {name_of(signo)}")
+    signal.sigwait({signo})
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signo})
+
+
+def tally(signals: list[int]) -> None:
+    """Take the signals synchronously: a Python handler would run once for several arrivals."""
+    cue = signal.SIGRTMAX
+    counts = dict.fromkeys(signals, 0)
+    last = dict.fromkeys(signals, 0.0)
+    waited = {*signals, cue}
+    signal.pthread_sigmask(signal.SIG_BLOCK, waited)
+    report("tallying")
+    while True:
+        signo = signal.sigwaitinfo(waited).si_signo
+        if signo == cue:
+            break
+        counts[signo] += 1
+        last[signo] = time.monotonic()
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, waited)
+    report("tally " + " ".join(f"{name_of(s)}={counts[s]}@{last[s]:.6f}" for s in signals))
 
 
 def proc_status_field(name: str) -> str:
@@ -80,7 +238,7 @@ def foreground_group() -> int:
 
 
 def main(words: list[str]) -> None:
-    global ack_fd, exit_on
+    global ack_fd, exit_on, makers, storm_size
     for word in words:
         key, _, value = word.partition("=")
         if key == "ack":
@@ -96,6 +254,30 @@ def main(words: list[str]) -> None:
             signal.signal(exit_on, on_signal)
         elif key == "orphans":
             make_orphans(int(value))
+        elif key == "note":
+            pass
+        elif key == "zombie":
+            pid = os.fork()
+            if pid == 0:
+                os._exit(0)
+            report(f"zombie {pid}")
+        elif key == "recycle":
+            spawn_recycler()
+        elif key == "makers":
+            makers = int(value)
+        elif key == "churn":
+            churn(int(value))
+        elif key == "exhaust":
+            exhaust()
+        elif key == "release":
+            release()
+        elif key == "await":
+            await_signal(parse_signals(value)[0])
+        elif key == "tally":
+            tally(parse_signals(value))
+        elif key == "storm":
+            storm_size = int(value)
+            signal.signal(signal.SIGUSR1, on_storm)
         elif key == "state":
             report(f"state sigblk={proc_status_field('SigBlk')} sigign={proc_status_field('SigIgn')}"
                    f" pgid={os.getpgrp()} pid={os.getpid()} fg={foreground_group()}")
@@ -103,7 +285,8 @@ def main(words: list[str]) -> None:
             time.sleep(float(value))
         elif key == "exit":
             report(f"ready {os.getpid()}")
-            sys.stdout.flush()
+            if sys.stdout is not None:  # None when started with stdout closed
+                sys.stdout.flush()
             os._exit(int(value))
         else:
             raise SystemExit(f"workload: unknown word {word!r}")

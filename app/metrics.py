@@ -1,0 +1,106 @@
+"""/metrics: a Prometheus collector that reads one core snapshot per scrape, and the exposition."""
+
+from __future__ import annotations
+
+import gzip
+import platform
+from collections.abc import Callable, Iterator
+
+from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, choose_encoder, generate_latest, gzip_accepted
+from prometheus_client.registry import Collector
+
+from app import __version__, cgroup, procfs
+from app.signals import signal_name
+from app.state import FORWARD_BUCKETS, Snapshot
+
+
+class CoreCollector(Collector):
+    """Every pidone_* metric of SPEC.md, built at scrape time from one snapshot, so that the
+    core stays the one source of truth and nothing is counted twice."""
+
+    def __init__(self, snapshot: Callable[[], Snapshot], census: procfs.Census) -> None:
+        self._snapshot = snapshot
+        self._census = census
+
+    def collect(self) -> Iterator[Metric]:
+        snap = self._snapshot()
+        child = snap.child
+        build = GaugeMetricFamily("pidone_build_info", "pidone's version and the Python running it",
+                                  labels=["version", "python"])
+        build.add_metric([__version__, platform.python_version()], 1)
+        yield build
+        yield GaugeMetricFamily("pidone_child_running", "1 while the child runs, else 0",
+                                value=int(child.running))
+        yield GaugeMetricFamily("pidone_child_pid", "The child's PID", value=child.pid)
+        yield GaugeMetricFamily("pidone_child_start_time_seconds", "Unix time the child started",
+                                value=child.start_time)
+        if child.exit_code is not None:
+            yield GaugeMetricFamily("pidone_child_exit_code",
+                                    "The child's exit status (128+N for signal N)", value=child.exit_code)
+        yield GaugeMetricFamily("pidone_ready", "1 while /readyz would answer 200",
+                                value=int(snap.ready))
+        yield GaugeMetricFamily("pidone_core_heartbeat_timestamp_seconds",
+                                "Unix time of the core loop's last turn", value=snap.heartbeat)
+        yield CounterMetricFamily("pidone_zombies_reaped", "Reaped processes other than the child",
+                                  value=snap.zombies_reaped)
+        received = CounterMetricFamily("pidone_signals_received",
+                                       "Signals pidone got from the OS, SIGCHLD excluded",
+                                       labels=["signal"])
+        for signo, count in sorted(snap.signals_received.items()):
+            received.add_metric([signal_name(signo)], count)
+        yield received
+        forwarded = CounterMetricFamily("pidone_signals_forwarded",
+                                        "Signals delivered to the child or its group",
+                                        labels=["signal", "source"])
+        for (signo, source), count in sorted(snap.signals_forwarded.items()):
+            forwarded.add_metric([signal_name(signo), source], count)
+        yield forwarded
+        latency = snap.forward_latency
+        buckets = [(repr(bound), count) for bound, count in zip(FORWARD_BUCKETS, latency.bucket_counts)]
+        buckets.append(("+Inf", latency.total))
+        yield HistogramMetricFamily("pidone_signal_forward_seconds",
+                                    "From pidone learning of a signal to its delivery",
+                                    buckets=buckets, sum_value=latency.sum_seconds)
+        processes = GaugeMetricFamily("pidone_processes", "Processes pidone can see, by state",
+                                      labels=["state"])
+        for state, count in self._census.state_counts(snap.is_pid1).items():
+            processes.add_metric([state], count)
+        yield processes
+        pids = cgroup.read_pids_usage()
+        if pids is not None:
+            yield GaugeMetricFamily("pidone_pids_current", "Tasks in the cgroup's pids controller",
+                                    value=pids.current)
+            if pids.limit is not None:
+                yield GaugeMetricFamily("pidone_pids_limit", "The cgroup's pids.max",
+                                        value=pids.limit)
+
+
+def build_registry(snapshot: Callable[[], Snapshot]) -> CollectorRegistry:
+    """A registry of our own: pidone's collector plus process_* and python_info, nothing global."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(CoreCollector(snapshot, procfs.Census()))
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    return registry
+
+
+def exposition(registry: CollectorRegistry, accept: str, accept_encoding: str) -> tuple[bytes, dict[str, str]]:
+    """The scrape body and headers: OpenMetrics when Accept asks for it, gzip when allowed."""
+    try:
+        encoder, content_type = choose_encoder(accept)
+    except (ValueError, TypeError):
+        # prometheus_client cannot compare a version such as "banana": answer in the classic format.
+        encoder, content_type = generate_latest, CONTENT_TYPE_PLAIN_0_0_4
+    body = encoder(registry)
+    headers = {"Content-Type": content_type, "Vary": "Accept, Accept-Encoding"}
+    if gzip_accepted(accept_encoding):
+        body = gzip.compress(body, compresslevel=5)
+        headers["Content-Encoding"] = "gzip"
+    return body, headers

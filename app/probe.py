@@ -1,0 +1,135 @@
+"""`pidone health`: ask a running pidone's /health, exit 0 when ok, 1 (with one line why) otherwise.
+
+For Docker's HEALTHCHECK and Kubernetes exec probes, so it stays light: the standard library
+only, no HTTP stack to import.
+"""
+
+from __future__ import annotations
+
+import getopt
+import http.client
+import json
+import math
+import os
+import socket
+import sys
+from collections.abc import Mapping, Sequence
+from urllib.parse import urlsplit
+
+from app.address import AddressError, parse_address
+from app.config import DEFAULT_PORT
+
+USAGE = "usage: pidone health [--url URL] [--timeout SECONDS]"
+DEFAULT_TIMEOUT = 5.0
+HEALTHY, UNHEALTHY, USAGE_ERROR = 0, 1, 2
+
+
+class ProbeUsageError(Exception):
+    pass
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    """HTTP over a unix socket, for --http unix:/path."""
+
+    def __init__(self, path: str, timeout: float) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self.unix_path = path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.unix_path)
+
+
+def main(args: Sequence[str]) -> int:
+    try:
+        url, timeout = parse_probe_args(args, os.environ)
+    except ProbeUsageError as error:
+        print(f"pidone health: {error}", file=sys.stderr)
+        return USAGE_ERROR
+    healthy, line = probe(url, timeout)
+    print(f"pidone health: {line}", file=sys.stdout if healthy else sys.stderr)
+    return HEALTHY if healthy else UNHEALTHY
+
+
+def parse_probe_args(args: Sequence[str], env: Mapping[str, str]) -> tuple[str, float]:
+    """The URL (from --url, else from PIDONE_HTTP as pidone itself would read it) and timeout."""
+    try:
+        options, rest = getopt.getopt(list(args), "h", ["url=", "timeout=", "help"])
+    except getopt.GetoptError as error:
+        raise ProbeUsageError(f"{error.msg}: {USAGE}") from None
+    if rest:
+        raise ProbeUsageError(f"unexpected argument {rest[0]!r}: {USAGE}")
+    url, timeout = None, DEFAULT_TIMEOUT
+    for flag, value in options:
+        if flag in ("-h", "--help"):
+            raise ProbeUsageError(USAGE)
+        if flag == "--url":
+            url = value
+        elif flag == "--timeout":
+            try:
+                timeout = float(value)
+            except ValueError:
+                raise ProbeUsageError(f"--timeout: expected seconds, not {value!r}") from None
+            if not math.isfinite(timeout) or timeout <= 0:
+                raise ProbeUsageError(f"--timeout: seconds must be more than zero, not {value!r}")
+    return url or default_url(env.get("PIDONE_HTTP", "")), timeout
+
+
+def default_url(http_setting: str) -> str:
+    """Where pidone in this container listens: its --http as PIDONE_HTTP says, on loopback."""
+    try:
+        address = parse_address(http_setting) if http_setting else None
+    except AddressError:
+        address = None
+    if address is None or address.off:
+        return f"http://127.0.0.1:{DEFAULT_PORT}/health"
+    if address.unix_path is not None:
+        return f"unix:{address.unix_path}"
+    host = address.host
+    if host in (None, "", "0.0.0.0"):
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{address.port}/health"
+
+
+def probe(url: str, timeout: float) -> tuple[bool, str]:
+    """(healthy, one line saying why) for GET url; `unix:/path` asks /health over that socket."""
+    try:
+        connection, path = _connection(url, timeout)
+    except ValueError as error:
+        return False, f"bad URL {url!r}: {error}"
+    try:
+        connection.request("GET", path, headers={"Accept": "application/json"})
+        answer = connection.getresponse()
+        body = answer.read(65536)
+    except (OSError, http.client.HTTPException) as error:
+        reason = getattr(error, "strerror", None) or str(error) or type(error).__name__
+        return False, f"cannot reach {url}: {reason}"
+    finally:
+        connection.close()
+    try:
+        document = json.loads(body)
+        status = document["status"]
+    except (ValueError, TypeError, KeyError):
+        return False, f"{url} answered {answer.status} without a pidone health document"
+    if answer.status == 200 and status == "ok":
+        child = document.get("child") or {}
+        return True, f"ok: child {child.get('pid')} up {child.get('uptime_seconds')}s"
+    return False, f"{url} answered {answer.status}: {status}"
+
+
+def _connection(url: str, timeout: float) -> tuple[http.client.HTTPConnection, str]:
+    if url.startswith("unix:"):
+        path = url[len("unix:"):]
+        if not path:
+            raise ValueError("unix: needs a socket path")
+        return _UnixConnection(path, timeout), "/health"
+    parts = urlsplit(url)
+    if parts.scheme != "http" or not parts.hostname:
+        raise ValueError("expected http://HOST:PORT/health or unix:/path")
+    connection = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=timeout)
+    return connection, (parts.path or "/health") + (f"?{parts.query}" if parts.query else "")

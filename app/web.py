@@ -1,0 +1,164 @@
+"""The Starlette app: the routes of SPEC.md's HTTP API, token/loopback access, JSON errors."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from app import health, metrics, reports
+from app.access import check_access
+from app.core import ChildNotRunning, Core
+from app.signals import SignalNameError, parse_signal, signal_name
+
+log = logging.getLogger("pidone")
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def build_app(core: Core, *, unix_socket: bool = False) -> Starlette:
+    """The app over `core`; `unix_socket` says every client is local (the socket file's
+    permissions chose them)."""
+    routes = [
+        Route("/health", probe(health.health), methods=["GET", "HEAD"]),
+        Route("/livez", probe(health.liveness), methods=["GET", "HEAD"]),
+        Route("/readyz", probe(health.readiness), methods=["GET", "HEAD"]),
+        Route("/metrics", serve_metrics, methods=["GET", "HEAD"]),
+        Route("/status", protected(serve_status), methods=["GET", "HEAD"]),
+        Route("/processes", protected(serve_processes), methods=["GET", "HEAD"]),
+        # {sig:path} lets an empty or slashed name reach us for a 400, not a bare 404.
+        Route("/signal/{sig:path}", protected(send_signal), methods=["POST"]),
+    ]
+    app = Starlette(
+        routes=routes,
+        exception_handlers={HTTPException: answer_http_exception},
+        middleware=[Middleware(AnswerCrashes)],
+    )
+    app.router.redirect_slashes = False  # one spelling per route: /signal is a 404, not a 307
+    app.state.core = core
+    app.state.unix_socket = unix_socket
+    app.state.registry = metrics.build_registry(core.snapshot)
+    return app
+
+
+def error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+# -- access ---------------------------------------------------------------------------------
+
+
+def protected(handler: Handler) -> Handler:
+    """`handler` behind the token (when configured) or the loopback rule (when not)."""
+
+    async def guarded(request: Request) -> Response:
+        core: Core = request.app.state.core
+        denial = check_access(request.scope, core.config.token, unix_socket=request.app.state.unix_socket)
+        if denial is None:
+            return await handler(request)
+        headers = {"WWW-Authenticate": 'Bearer realm="pidone"'} if denial.status == 401 else None
+        return error(denial.status, denial.message, headers)
+
+    guarded.__name__ = handler.__name__
+    return guarded
+
+
+# -- handlers -------------------------------------------------------------------------------
+
+
+def probe(decide: Callable[..., health.Verdict]) -> Handler:
+    """A probe route: 200 when `decide` says ok, 503 with the reason otherwise."""
+
+    async def answer_probe(request: Request) -> Response:
+        snapshot = request.app.state.core.snapshot()
+        now = time.time()
+        verdict = decide(snapshot, now)
+        return JSONResponse(reports.probe_document(verdict, snapshot, now),
+                            status_code=200 if verdict.ok else 503)
+
+    answer_probe.__name__ = f"answer_{decide.__name__}"
+    return answer_probe
+
+
+async def serve_metrics(request: Request) -> Response:
+    body, headers = metrics.exposition(request.app.state.registry,
+                                       request.headers.get("accept", ""),
+                                       request.headers.get("accept-encoding", ""))
+    return Response(body, headers=headers)
+
+
+async def serve_status(request: Request) -> Response:
+    core: Core = request.app.state.core
+    return JSONResponse(reports.status_document(core.snapshot(), core.config, time.time()))
+
+
+async def serve_processes(request: Request) -> Response:
+    return JSONResponse(reports.processes_document(request.app.state.core.snapshot()))
+
+
+async def send_signal(request: Request) -> Response:
+    """Forward the named signal now. -r rewrites do not apply: the caller named the signal it
+    wants, where a rewrite adapts signals that an orchestrator sends without asking."""
+    core: Core = request.app.state.core
+    try:
+        signo = parse_signal(request.path_params["sig"])
+    except SignalNameError as bad:
+        return error(400, f"{bad}: use a name such as TERM, SIGHUP, RTMIN+3, or a number")
+    try:
+        delivery = core.send(signo, source="http")
+    except ChildNotRunning as gone:
+        return error(409, str(gone))
+    return JSONResponse({"signal": signal_name(delivery.signo), "number": delivery.signo,
+                         "pid": delivery.pid, "target": delivery.target})
+
+
+# -- errors ---------------------------------------------------------------------------------
+
+
+async def answer_http_exception(request: Request, exc: Exception) -> Response:
+    """404, 405 and the like as JSON, keeping Starlette's headers (Allow on a 405)."""
+    assert isinstance(exc, HTTPException)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 404:
+        message = f"no such route: {request.url.path} (see docs/openapi.yaml)"
+    elif exc.status_code == 405:
+        message = f"{request.method} is not allowed on {request.url.path}: use {headers.get('Allow', '')}"
+    else:
+        message = exc.detail
+    return error(exc.status_code, message, headers)
+
+
+class AnswerCrashes:
+    """A handler that raises answers 500 JSON and one log line; the core never sees it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: dict[str, Any]) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as failure:
+            log.error("%s %s failed: %s: %s", scope.get("method"), scope.get("path"),
+                      type(failure).__name__, failure)
+            if not started:
+                await error(500, f"internal error: {type(failure).__name__}")(scope, receive, send)

@@ -1,0 +1,194 @@
+"""The HTTP server as a side-car: its failures never touch the child, bad clients get 4xx or a close."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from app.config import Config
+from app.core import Core
+from app.state import ChildStatus, CoreState
+from app.web import build_app
+from conftest import PIDONE, ROOT, free_loopback_port, workload
+
+HTTP_STACK = ("starlette", "uvicorn", "prometheus_client", "anyio", "h11")
+
+
+def http_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if "HTTP" in line]
+
+
+def test_port_taken_one_line_and_the_child_runs_on(start_init):
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen(1)
+        port = squatter.getsockname()[1]
+        running = start_init([*PIDONE, "--http", f"127.0.0.1:{port}", *workload("trap=USR1", "exit-on=USR2")])
+        running.expect_report("ready")
+        running.send(signal.SIGUSR1)
+        assert running.read_report() == "SIGUSR1"
+        running.send(signal.SIGUSR2)
+        assert running.read_report() == "SIGUSR2"
+        assert running.wait() == 0
+    lines = http_lines(running.stderr)
+    assert lines == [f"pidone[1]: error: HTTP server not started: cannot listen on 127.0.0.1:{port}: "
+                     "Address already in use; the child runs on without it"]
+
+
+@pytest.mark.parametrize("address, reason", [
+    ("no-such-host.invalid:8080", "cannot listen on no-such-host.invalid:8080"),
+    ("10.255.255.254:8080", "Cannot assign requested address"),
+    ("unix:/nonexistent-dir/pidone.sock", "No such file or directory"),
+    ("unix:/proc/pidone.sock", "cannot listen on unix:/proc/pidone.sock"),
+])
+def test_unusable_address_one_line_and_the_child_runs_on(start_init, address, reason):
+    running = start_init([*PIDONE, "--http", address, *workload("exit=7")])
+    running.expect_report("ready")
+    assert running.wait() == 7
+    lines = http_lines(running.stderr)
+    assert len(lines) == 1 and reason in lines[0], running.stderr
+    assert "Traceback" not in running.stderr
+
+
+@pytest.mark.parametrize("address", ["12345", "host:0", "host:65536", "[::1:80", "::1:80", "unix:"])
+def test_malformed_address_is_a_usage_error(start_init, address):
+    running = start_init([*PIDONE, "--http", address, "true"], namespace=False)
+    assert running.wait() == 2
+    assert running.stderr.count("\n") == 1 and "--http" in running.stderr
+
+
+def test_unix_socket_serves_every_route_and_its_clients_are_local(start_init, tmp_path):
+    path = tmp_path / "pidone.sock"
+    running = start_init([*PIDONE, "--http", f"unix:{path}", *workload("trap=USR1")])
+    running.expect_report("ready")
+    with httpx.Client(transport=httpx.HTTPTransport(uds=str(path)), base_url="http://pidone") as client:
+        deadline = time.monotonic() + 20
+        while not path.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert client.get("/health").status_code == 200
+        assert client.get("/status").status_code == 200
+        assert client.post("/signal/USR1").status_code == 200
+    assert running.read_report() == "SIGUSR1"
+
+
+def test_short_lived_child_with_http_on_exits_with_its_status(start_init):
+    running = start_init([*PIDONE, "--http", f"127.0.0.1:{free_loopback_port()}", "sh", "-c", "exit 5"])
+    assert running.wait() == 5
+
+
+def test_http_stack_is_imported_only_by_the_http_thread():
+    """The child must not wait for starlette and friends: nothing the start-up path imports
+    before spawning pulls them in (app.server imports them inside its thread)."""
+    code = ("import sys, app.cli, app.lifecycle, app.core, app.server, app.probe; "
+            f"print([m for m in {HTTP_STACK!r} if m in sys.modules])")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                            timeout=60, check=True)
+    assert result.stdout.strip() == "[]"
+
+
+# -- bad clients ----------------------------------------------------------------------------
+
+
+def raw_exchange(url: str, payload: bytes, timeout: float = 10.0) -> bytes:
+    """Send raw bytes, return whatever comes back before the server closes or goes quiet."""
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=timeout) as conn:
+        conn.sendall(payload)
+        received = b""
+        try:
+            while chunk := conn.recv(65536):
+                received += chunk
+        except (TimeoutError, ConnectionResetError):
+            pass
+    return received
+
+
+@pytest.mark.parametrize("payload", [
+    b"\x00\xff\xfe garbage \r\n\r\n",
+    b"GET /health HTTP/9.9\r\n\r\n",
+    b"GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n",
+    b"GET /health HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n",
+    b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 1_000_000 + b"\r\n\r\n",
+    b"GET /metrics HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+    b"GET /" + b"x" * 200_000 + b" HTTP/1.1\r\n\r\n",
+    bytes(range(256)) * 64,
+])
+def test_garbage_gets_no_5xx_and_the_server_lives_on(start_pidone, payload):
+    running = start_pidone(workload())
+    answer = raw_exchange(running.url, payload)
+    assert answer == b"" or not answer.startswith(b"HTTP/1.1 5"), answer[:200]
+    assert running.http.get("/health").status_code == 200
+    assert running.http.get("/livez").json()["status"] == "ok"
+
+
+def test_an_oversized_request_head_is_refused(start_pidone):
+    running = start_pidone(workload())
+    answer = raw_exchange(running.url, b"GET /health HTTP/1.1\r\nX-Big: " + b"a" * 1_000_000)
+    assert answer == b"" or answer.startswith(b"HTTP/1.1 400"), answer[:200]
+
+
+def test_a_slow_client_does_not_block_the_others(start_pidone):
+    running = start_pidone(workload())
+    host, port = running.url.removeprefix("http://").rsplit(":", 1)
+    with socket.create_connection((host, int(port))) as slow:
+        slow.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")  # and never the blank line
+        assert running.http.get("/metrics").status_code == 200
+        assert running.http.get("/health").status_code == 200
+
+
+@pytest.mark.parametrize("method, path, status", [
+    ("GET", "/nope", 404), ("GET", "/signal", 404), ("POST", "/health", 405), ("DELETE", "/metrics", 405),
+    ("PUT", "/status", 405), ("POST", "/processes", 405),
+])
+def test_routing_errors_are_json(start_pidone, method, path, status):
+    running = start_pidone(workload())
+    answer = running.http.request(method, path)
+    assert answer.status_code == status
+    assert answer.headers["content-type"] == "application/json"
+    assert set(answer.json()) == {"error"}
+
+
+def test_no_server_header_and_no_access_log(start_pidone):
+    running = start_pidone(workload("exit-on=USR1"))
+    running.expect_report("ready")
+    answer = running.http.get("/health")
+    assert "server" not in answer.headers
+    running.http.post("/signal/USR1")
+    assert running.wait() == 0
+    assert "/health" not in running.stderr
+
+
+# -- a handler that raises ------------------------------------------------------------------
+
+
+class BrokenCore(Core):
+    def snapshot(self):
+        raise RuntimeError("the snapshot broke")
+
+
+async def get_from_app(app, path: str) -> httpx.Response:
+    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 1))
+    async with httpx.AsyncClient(transport=transport, base_url="http://pidone") as client:
+        return await client.get(path)
+
+
+def test_a_handler_that_raises_answers_500_json_and_the_core_is_untouched():
+    state = CoreState(child=ChildStatus(("x",), 12345, time.time(), True), is_pid1=False,
+                      is_subreaper=False)
+    core = BrokenCore(Config(command=("x",)), state)
+    answer = asyncio.run(get_from_app(build_app(core), "/health"))
+    assert answer.status_code == 500
+    assert answer.json() == {"error": "internal error: RuntimeError"}
+    assert state.child.running and state.phase == "running" and state.signals_forwarded == {}
+
+
+def test_pidone_leaves_after_its_grace_with_the_server_running(start_pidone):
+    running = start_pidone(["sh", "-c", "trap '' TERM; sleep 120 & exit 4"], "--grace", "1")
+    assert running.wait() == 4  # on its own: the HTTP thread does not hold it back

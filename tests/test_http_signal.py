@@ -1,0 +1,133 @@
+"""POST /signal/{sig}: names in every spelling reach the child, are counted, and bad ones get 4xx."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+
+import pytest
+
+from conftest import LINGERER, scrape, wait_for_status, workload
+
+RT = signal.SIGRTMIN
+SPELLINGS = [
+    # (path segment, name pidone answers with, the workload's report)
+    ("HUP", "SIGHUP", "SIGHUP"),
+    ("sigusr1", "SIGUSR1", "SIGUSR1"),
+    ("SIGUSR2", "SIGUSR2", "SIGUSR2"),
+    ("Int", "SIGINT", "SIGINT"),
+    (str(int(signal.SIGWINCH)), "SIGWINCH", "SIGWINCH"),
+    ("RTMIN+3", "SIGRTMIN+3", "SIGRTMIN+3"),
+    ("sigrtmin", "SIGRTMIN", "SIGRTMIN+0"),
+    ("RTMAX-2", "SIGRTMAX-2", f"SIGRTMIN+{signal.SIGRTMAX - 2 - RT}"),
+    ("abrt", "SIGABRT", "SIGABRT"),
+]
+UNKNOWN = ["FOO", "999", "-1", "0", "", "SIG", "RTMIN+99", "TERM%20KILL", "15.0", "%00"]
+
+
+def test_every_spelling_reaches_the_child(start_pidone):
+    running = start_pidone(workload("trap=all"))
+    child_pid = int(running.expect_report("ready").split()[1])
+    for segment, name, report in SPELLINGS:
+        answer = running.http.post(f"/signal/{segment}")
+        assert answer.status_code == 200, (segment, answer.text)
+        assert answer.json() == {"signal": name, "number": answer.json()["number"],
+                                 "pid": child_pid, "target": "group"}
+        assert running.read_report() == report, segment
+
+
+def test_http_signals_are_counted_with_source_http(start_pidone):
+    running = start_pidone(workload("trap=USR1,USR2,HUP"))
+    running.expect_report("ready")
+    for _ in range(3):
+        assert running.http.post("/signal/USR1").status_code == 200
+        assert running.read_report() == "SIGUSR1"
+    for _ in range(2):
+        running.send(signal.SIGUSR2)
+        assert running.read_report() == "SIGUSR2"
+    assert running.http.post("/signal/HUP").status_code == 200
+    assert running.read_report() == "SIGHUP"
+    samples = scrape(running)
+    forwarded = {labels: value for (name, labels), value in samples.items()
+                 if name == "pidone_signals_forwarded_total"}
+    assert forwarded == {
+        (("signal", "SIGUSR1"), ("source", "http")): 3,
+        (("signal", "SIGUSR2"), ("source", "os")): 2,
+        (("signal", "SIGHUP"), ("source", "http")): 1,
+    }
+    received = {labels: value for (name, labels), value in samples.items()
+                if name == "pidone_signals_received_total"}
+    assert received == {(("signal", "SIGUSR2"),): 2}
+    assert samples[("pidone_signal_forward_seconds_count", ())] == 6
+
+
+@pytest.mark.parametrize("segment", UNKNOWN)
+def test_unknown_signal_is_400(start_pidone, segment):
+    running = start_pidone(workload())
+    answer = running.http.post(f"/signal/{segment}")
+    assert answer.status_code == 400
+    assert "unknown signal" in answer.json()["error"]
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE", "PATCH"])
+def test_other_methods_are_405(start_pidone, method):
+    running = start_pidone(workload())
+    answer = running.http.request(method, "/signal/TERM")
+    assert answer.status_code == 405
+    assert answer.headers["allow"] == "POST"
+    assert "error" in answer.json()
+
+
+def test_rewrites_do_not_apply_to_the_api(start_pidone):
+    running = start_pidone(workload("trap=USR1,USR2"), "-r", "USR1:USR2")
+    running.expect_report("ready")
+    running.send(signal.SIGUSR1)
+    assert running.read_report() == "SIGUSR2"  # an OS signal is rewritten
+    assert running.http.post("/signal/USR1").json()["signal"] == "SIGUSR1"
+    assert running.read_report() == "SIGUSR1"  # the caller's explicit choice is not
+
+
+def test_single_child_targets_the_child_alone(start_pidone):
+    running = start_pidone(workload("trap=USR1"), "-c")
+    running.expect_report("ready")
+    assert running.http.post("/signal/USR1").json()["target"] == "child"
+    assert running.read_report() == "SIGUSR1"
+
+
+def test_kill_is_allowed_and_ends_the_child(start_pidone):
+    running = start_pidone(workload())
+    running.expect_report("ready")
+    assert running.http.post("/signal/KILL").status_code == 200
+    assert running.wait() == 128 + signal.SIGKILL
+
+
+def test_signal_after_the_child_exited_is_409(start_pidone):
+    running = start_pidone(LINGERER, "--grace", "60")
+    wait_for_status(running, "/health", 503)
+    answer = running.http.post("/signal/TERM")
+    assert answer.status_code == 409
+    assert "exited" in answer.json()["error"]
+
+
+def test_no_signal_reaches_a_newcomer_that_took_the_exited_childs_pid(start_pidone, init_hammer):
+    """The PID-reuse race: /signal calls race the child's exit, and once it is reaped a
+    newcomer takes the same PID and process group. The core holds one lock across
+    "check running, kill" and across "reap, mark exited", so every call after the reap is a
+    409 and the newcomer gets nothing."""
+    running = start_pidone(workload("ignore=USR1", "recycle", "exit-on=USR2"), "--grace", "60",
+                           stdin=subprocess.PIPE)
+    child_pid = int(running.expect_report("ready").split()[1])
+    with init_hammer(running.url, "/signal/USR1") as hammer:
+        hammer.wait_for(20)
+        running.send(signal.SIGUSR2)
+        assert running.read_report() == "SIGUSR2"  # the child's last word
+        newcomer = running.expect_report("newcomer")
+        if newcomer.split()[1:] != [str(child_pid), str(child_pid)]:
+            pytest.skip(f"the kernel gave the newcomer another PID: {newcomer}")
+        since_newcomer = len(hammer.statuses)
+        hammer.wait_for(since_newcomer + 200)  # calls made while the newcomer holds the PID
+    running.proc.stdin.write(b"done\n")
+    running.proc.stdin.flush()
+    assert running.read_report() == "strays 0"
+    assert set(hammer.statuses[since_newcomer:]) == {409}
+    assert hammer.statuses[0] == 200
