@@ -56,3 +56,10 @@ def installed_peers() -> list[Init]:
 
 FLOOR = Init("python3 floor", (sys.executable, str(Path(__file__).with_name("floor_init.py"))))
 """A baseline, not an init to use: bench/floor_init.py, the least a Python PID 1 can do."""
+
+
+def prometheus_baseline() -> Init:
+    """Not an init: prometheus_client's start_http_server serving pidone's metrics."""
+    port = free_port()
+    script = str(Path(__file__).with_name("prometheus_baseline.py"))
+    return Init("prometheus_client", (sys.executable, script, str(port)), port)

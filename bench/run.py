@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench import chart, report
-from bench.cases import idle, memory, orphans, signals, startup
+from bench.cases import idle, memory, metrics, orphans, signals, startup
 from bench.context import FULL, QUICK, Bench
 from bench.inits import FLOOR, installed_peers, pidone
 from bench.namespace import BenchError
@@ -39,9 +39,11 @@ class Case:
 CASES = (
     Case("startup", "Start-up", startup.run, ("hyperfine",)),
     Case("signals", "Signal forwarding, idle", signals.run_idle),
+    Case("signals-load", "Signal forwarding under HTTP load", signals.run_loaded, ("wrk",)),
     Case("orphans", "Orphan storm", orphans.run),
     Case("memory", "Memory", memory.run),
     Case("idle", "Idle", idle.run),
+    Case("metrics", "/metrics throughput", metrics.run, ("wrk",)),
 )
 
 
@@ -114,7 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except RuntimeError as error:
             print(f"bench: {error}", file=sys.stderr)
             return 2
-        inits = (*installed_peers(), pidone(http=False), FLOOR)
+        inits = (*installed_peers(), pidone(http=False), pidone(http=True), FLOOR)
         if args.inits:
             inits = tuple(init for init in inits if init.name in args.inits.split(","))
         bench = Bench(sizes, inits, probe)

@@ -17,6 +17,7 @@ PYTHON_BASELINE = "python3 -c pass"
 NO_INIT = "no init"
 PIDONE_TO_PYTHON = 2.0
 EXEC_TO_EXEC_MS = 15.0
+WARM_UP_RUNS = 3
 
 
 def run(bench: Bench) -> CaseResult:
@@ -44,9 +45,9 @@ def run(bench: Bench) -> CaseResult:
             ]
     return CaseResult(
         "Start-up",
-        f"hyperfine, {bench.sizes.startup_runs} runs per round after 3 warm-ups, each command "
-        f"under `{' '.join(UNSHARE)}`; `{PYTHON_BASELINE}` on pidone's interpreter and `{NO_INIT}` "
-        "(unshare alone) are baselines too. "
+        f"hyperfine, {bench.sizes.startup_runs} runs per round after {WARM_UP_RUNS} warm-ups, "
+        f"each command under `{' '.join(UNSHARE)}`; `{PYTHON_BASELINE}` on pidone's interpreter "
+        f"and `{NO_INIT}` (unshare alone) are baselines too. "
         f"Exec to exec: median of {bench.sizes.exec_runs} runs per round, CLOCK_MONOTONIC "
         "stamped by the probe before it execs the init and when it starts as the child.",
         [total, exec_to_exec], verdicts)
@@ -55,8 +56,9 @@ def run(bench: Bench) -> CaseResult:
 def time_whole(commands: dict[str, list[str]], runs: int) -> dict[str, float]:
     """Median seconds per command, from one hyperfine call (commands interleaved in one run)."""
     with tempfile.NamedTemporaryFile(suffix=".json") as export:
-        argv = ["hyperfine", "--style", "none", "-N", "--warmup", "3", "--runs", str(runs),
-                "--export-json", export.name]
+        warm_up = WARM_UP_RUNS if runs >= 10 else 0  # a smoke run has no time for them
+        argv = ["hyperfine", "--style", "none", "-N", "--warmup", str(warm_up),
+                "--runs", str(runs), "--export-json", export.name]
         for name, command in commands.items():
             argv += ["--command-name", name, shlex.join([*UNSHARE, *command])]
         done = subprocess.run(argv, capture_output=True, text=True)
