@@ -39,6 +39,8 @@ class Bench:
     inits: tuple[Init, ...]
     """Every init to compare, peers first, then pidone's variants."""
     probe: Path
+    python: str
+    """The interpreter of every Python column (see bench/interpreter.py)."""
 
     def find(self, name: str) -> Init | None:
         return next((init for init in self.inits if init.name == name), None)

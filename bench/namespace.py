@@ -15,7 +15,6 @@ from bench.inits import Init
 
 UNSHARE = ("unshare", "--pid", "--fork", "--mount-proc", "--kill-child")
 """--kill-child: when unshare dies the kernel ends the namespace, whatever the init does."""
-ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 20.0
 SETTLE_WINDOW = 0.05
 SETTLED_SHARE = 0.02
@@ -111,8 +110,7 @@ class Namespace:
     """`argv` as PID 1 of a new PID namespace; a context manager that ends the namespace."""
 
     def __init__(self, argv: Sequence[str], *, pass_fds: Sequence[int] = ()) -> None:
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        self.proc = subprocess.Popen([*UNSHARE, *argv], pass_fds=tuple(pass_fds), env=env,
+        self.proc = subprocess.Popen([*UNSHARE, *argv], pass_fds=tuple(pass_fds),
                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
         self.init_pid = self._first_child(self.proc.pid)
 

@@ -21,7 +21,8 @@ from pathlib import Path
 from bench import chart, report
 from bench.cases import idle, memory, metrics, orphans, signals, startup
 from bench.context import FULL, QUICK, Bench
-from bench.inits import FLOOR, installed_peers, pidone
+from bench.inits import floor, installed_peers, pidone
+from bench.interpreter import deployed_python
 from bench.namespace import BenchError
 from bench.probe import compile_probe
 from bench.results import CaseResult
@@ -75,7 +76,8 @@ def describe_machine() -> list[str]:
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
                 if line.startswith("model name")), platform.machine())
     facts = [f"{cpu}, {os.cpu_count()} cores, Linux {platform.release()}",
-             f"Python {platform.python_version()} ({sys.executable})"]
+             f"Python {platform.python_version()}, pidone and the Python baselines on a throwaway "
+             "venv without the editable-install finder (bench/interpreter.py)"]
     for tool in ("tini", "dumb-init", "catatonit", "hyperfine", "wrk"):
         facts.append(f"{tool}: {tool_version(tool)}")
     return facts
@@ -116,10 +118,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         except RuntimeError as error:
             print(f"bench: {error}", file=sys.stderr)
             return 2
-        inits = (*installed_peers(), pidone(http=False), pidone(http=True), FLOOR)
+        python = deployed_python(Path(scratch) / "venv")
+        inits = (*installed_peers(), pidone(python, http=False), pidone(python, http=True),
+                 floor(python))
         if args.inits:
             inits = tuple(init for init in inits if init.name in args.inits.split(","))
-        bench = Bench(sizes, inits, probe)
+        bench = Bench(sizes, inits, probe, python)
         try:
             results = [run_case(case, bench) for case in CASES if case.name in wanted]
         except BenchError as error:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from bench import wrk
 from bench.context import Bench
-from bench.inits import Init, prometheus_baseline
+from bench.inits import prometheus_baseline
 from bench.namespace import start_sleeping
 from bench.results import CaseResult, Measurement, ratio_at_most
 
@@ -14,7 +14,7 @@ BASELINE = "prometheus_client"
 
 def run(bench: Bench) -> CaseResult:
     servers = [init for init in bench.inits if init.http_port is not None]
-    servers.append(prometheus_baseline())
+    servers.append(prometheus_baseline(bench.python))
     rates = {c: Measurement(f"requests/s, {c} connection{'s' * (c > 1)}", "", higher_is_better=True)
              for c in bench.sizes.connections}
     p99s = {c: Measurement(f"p99 latency, {c} connection{'s' * (c > 1)}", "ms", chart=False)

@@ -70,7 +70,7 @@ def run_loaded(bench: Bench) -> CaseResult:
     p99 = Measurement("p99", "µs")
     # Inits without HTTP get the same load on a server beside them, so every column pays the
     # same CPU contention and only pidone+http's column adds the GIL shared with its server.
-    side = prometheus_baseline()
+    side = prometheus_baseline(bench.python)
     with start_sleeping(side):
         for _ in range(bench.sizes.rounds):
             for init in bench.inits:
