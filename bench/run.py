@@ -1,6 +1,7 @@
 """`make bench`: run every case for every init and write docs/benchmarks.md and .png.
 
-    python -m bench.run [--quick] [--out DIR] [--cases NAME,...] [--rounds N] [--idle-seconds S]
+    python -m bench.run [--quick] [--out DIR] [--cases NAME,...] [--inits NAME,...] [--rounds N]
+                        [--signals N] [--orphans N] [--idle-seconds S]
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--inits", help="only these inits (comma-separated names)")
     parser.add_argument("--signals", type=int, help="signals per round")
     parser.add_argument("--orphans", type=int, help="orphans per storm")
-    parser.add_argument("--rounds", type=int, help="rounds per case (default: by size)")
+    parser.add_argument("--rounds", type=int, help="rounds of every case (default: by size)")
     parser.add_argument("--idle-seconds", type=float, help="the idle case's window")
     return parser.parse_args(argv)
 
@@ -99,7 +100,9 @@ def load_average() -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     sizes = QUICK if args.quick else FULL
-    for name in ("rounds", "idle_seconds", "signals", "orphans"):
+    if args.rounds:
+        sizes = dataclasses.replace(sizes, rounds=args.rounds, long_rounds=args.rounds)
+    for name in ("idle_seconds", "signals", "orphans"):
         if getattr(args, name):
             sizes = dataclasses.replace(sizes, **{name: getattr(args, name)})
     wanted = set(args.cases.split(","))

@@ -69,7 +69,7 @@ def run(bench: Bench) -> CaseResult:
     peak = Measurement("peak zombies (sampled)", "")
     clear = Measurement("last orphan's exit → no zombie left", "ms")
     cpu = Measurement("init CPU", "s")
-    for _ in range(bench.sizes.rounds):
+    for _ in range(bench.sizes.long_rounds):
         for init in bench.inits:
             result = storm(init, bench)
             make.add(init.name, result.make_seconds)
