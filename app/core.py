@@ -7,12 +7,14 @@ import os
 import signal
 import threading
 import time
-from dataclasses import dataclass
+from typing import TYPE_CHECKING, NamedTuple
 
-from app import procfs
 from app.config import Config
 from app.signals import JOB_CONTROL, TERMINATING, WAITED, signal_name
 from app.state import ChildStatus, CoreState, Phase, Snapshot
+
+if TYPE_CHECKING:
+    from app.procfs import ProcessInfo
 
 log = logging.getLogger("pidone")
 
@@ -26,8 +28,7 @@ class ChildNotRunning(Exception):
     """A signal was asked for but the child has already exited."""
 
 
-@dataclass(frozen=True)
-class Delivery:
+class Delivery(NamedTuple):
     signo: int
     pid: int
     target: str
@@ -238,9 +239,11 @@ class Core:
             except ProcessLookupError:
                 pass
 
-    def _descendants(self) -> list[procfs.ProcessInfo]:
+    def _descendants(self) -> list[ProcessInfo]:
         if os.getpid() == 1 or not self.state.is_subreaper:
             return []  # as PID 1 every process is ours to reap; otherwise orphans are not ours
+        from app import procfs  # only a subreaper reads /proc here: PID 1 need not import it
+
         return procfs.descendants(os.getpid(), procfs.read_processes())
 
     def _reap_until(self, deadline: float) -> bool:
