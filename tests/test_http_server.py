@@ -100,7 +100,11 @@ def raw_exchange(url: str, payload: bytes, timeout: float = 10.0) -> bytes:
     """Send raw bytes, return whatever comes back before the server closes or goes quiet."""
     host, port = url.removeprefix("http://").rsplit(":", 1)
     with socket.create_connection((host, int(port)), timeout=timeout) as conn:
-        conn.sendall(payload)
+        try:
+            conn.sendall(payload)
+            conn.shutdown(socket.SHUT_WR)  # no more requests: the server may close after answering
+        except OSError:
+            pass  # it closed on us mid-send (EPIPE, ECONNRESET, ENOTCONN): an answer too
         received = b""
         try:
             while chunk := conn.recv(65536):
