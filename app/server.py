@@ -5,9 +5,13 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+from typing import TYPE_CHECKING
 
 from app.address import ListenAddress
 from app.core import Core
+
+if TYPE_CHECKING:
+    import uvicorn
 
 log = logging.getLogger("pidone")
 
@@ -33,7 +37,7 @@ class HttpServer:
     def __init__(self, core: Core, address: ListenAddress) -> None:
         self.core = core
         self.address = address
-        self._server = None  # the uvicorn.Server, once the thread has built it
+        self._server: uvicorn.Server | None = None  # once the thread has built it
         self._stopping = False
         self._thread = threading.Thread(target=self._serve, name="pidone-http", daemon=True)
 
@@ -58,6 +62,7 @@ class HttpServer:
             log.error("HTTP server not started: cannot listen on %s: %s; the child runs on without it",
                       self.core.config.http, failure)
             return
+        log.info("HTTP API listening on %s", self.core.config.http)
         try:
             self._run_uvicorn(sock)
         except BaseException as failure:  # SystemExit included: uvicorn exits on startup errors

@@ -159,6 +159,15 @@ def test_routing_errors_are_json(start_pidone, method, path, status):
     assert set(answer.json()) == {"error"}
 
 
+def test_minus_vv_turns_the_access_log_on(start_pidone):
+    running = start_pidone(workload("exit-on=USR1"), "-vv")
+    running.expect_report("ready")
+    assert running.http.get("/livez").status_code == 200
+    running.http.post("/signal/USR1")
+    assert running.wait() == 0
+    assert '"GET /livez HTTP/1.1" 200' in running.stderr
+
+
 def test_no_server_header_and_no_access_log(start_pidone):
     running = start_pidone(workload("exit-on=USR1"))
     running.expect_report("ready")
