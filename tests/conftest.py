@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import httpx
@@ -152,32 +152,43 @@ def free_loopback_port() -> int:
         return probe.getsockname()[1]
 
 
-def wait_until_live(running: RunningInit, timeout: float = 20.0) -> None:
-    """Poll /livez until it answers 200; fail with pidone's stderr if pidone dies first."""
-    assert running.http is not None
+def wait_until_answers(name: str, proc: subprocess.Popen, http: httpx.Client, path: str,
+                       output: Callable[[], str], timeout: float = 20.0) -> None:
+    """Poll GET path until it answers 200; fail with output() (the server's log) if proc dies
+    first."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if running.proc.poll() is not None:
-            raise AssertionError(f"pidone exited ({running.proc.returncode}): {running.stderr}")
+        if proc.poll() is not None:
+            raise AssertionError(f"{name} exited ({proc.returncode}): {output()}")
         try:
-            if running.http.get("/livez").status_code == 200:
+            if http.get(path).status_code == 200:
                 return
         except httpx.TransportError:
             pass
         time.sleep(0.02)
-    raise AssertionError(f"/livez did not answer within {timeout}s")
+    raise AssertionError(f"{name}: {path} did not answer within {timeout}s")
+
+
+def wait_until_live(running: RunningInit, timeout: float = 20.0) -> None:
+    """Poll /livez until it answers 200; fail with pidone's stderr if pidone dies first."""
+    assert running.http is not None
+    wait_until_answers("pidone", running.proc, running.http, "/livez", lambda: running.stderr,
+                       timeout)
 
 
 @pytest.fixture
 def start_pidone(start_init) -> Iterator:
-    """start_pidone(command, *options, env=None, namespace=True) -> RunningInit with .url and .http (an httpx
-    client), pidone listening on a free loopback port, returned once /livez answers."""
+    """start_pidone(command, *options, env=None, namespace=True, **popen) -> RunningInit with .url
+    and .http (an httpx client), pidone listening on a free loopback port, returned once /livez
+    answers; popen goes to subprocess.Popen."""
 
     def start(command: Sequence[str], *options: str, env: dict[str, str] | None = None,
-              namespace: bool = True, wait: bool = True, **popen: object) -> RunningInit:
+              namespace: bool = True, wait: bool = True, within: Sequence[str] = (),
+              **popen: object) -> RunningInit:
+        """`within`: argv that execs pidone after it, e.g. a shell that moves into a cgroup."""
         url = f"http://127.0.0.1:{free_loopback_port()}"
-        running = start_init([*PIDONE, "--http", url.removeprefix("http://"), *options, "--", *command],
-                             env=env, namespace=namespace, **popen)
+        running = start_init([*within, *PIDONE, "--http", url.removeprefix("http://"), *options,
+                              "--", *command], env=env, namespace=namespace, **popen)
         running.url = url
         running.http = httpx.Client(base_url=url, timeout=20)
         if wait:
