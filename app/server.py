@@ -74,13 +74,14 @@ class HttpServer:
     def _run_uvicorn(self, sock: socket.socket) -> None:
         import uvicorn
 
+        from app.http_protocol import TimedHeadProtocol
         from app.web import build_app
 
         verbose = self.core.config.verbosity >= 2
         _route_uvicorn_logs(verbose)
         config = uvicorn.Config(
             build_app(self.core, unix_socket=self.address.unix_path is not None),
-            http="h11",
+            http=TimedHeadProtocol,
             loop="asyncio",
             lifespan="off",
             ws="none",
