@@ -50,10 +50,15 @@ class HttpServer:
             log.error("HTTP server not started: cannot listen on %s: %s; the child runs on without it",
                       self.core.config.http, failure)
             return
+        thread = threading.Thread(target=self._serve, args=(sock,), name="pidone-http", daemon=True)
+        try:
+            thread.start()
+        except RuntimeError as failure:  # no task left to make: the cgroup's pids.max, ulimit -u
+            sock.close()
+            log.error("HTTP server not started: %s; the child runs on without it", failure)
+            return
+        self._thread = thread
         log.info("HTTP API listening on %s", self.core.config.http)
-        self._thread = threading.Thread(target=self._serve, args=(sock,), name="pidone-http",
-                                        daemon=True)
-        self._thread.start()
 
     def stop(self) -> None:
         """Ask uvicorn to finish in-flight requests and close, waiting a bounded time."""
