@@ -22,7 +22,10 @@ def pids_current(path: Path) -> int:
 def test_pid_exhaustion_keeps_pidone_reaping_and_answering(start_pidone, pids_cgroup, survived):
     cgroup = pids_cgroup(PIDS_MAX)
     words = ["exhaust", "await=USR1", "release", "await=USR2"] * ROUNDS + ["exhaust", "exit=0"]
-    running = start_pidone(workload(*words), within=in_cgroup(cgroup))
+    # The first exhaust waits for pidone's HTTP thread: once the cgroup is full none can start.
+    running = start_pidone(workload("await=HUP", *words), within=in_cgroup(cgroup))
+    running.expect_report("awaiting")
+    running.send(signal.SIGHUP)
     pidone = running.init_pid
     made_per_round = []
     slowest_health = 0.0
