@@ -49,7 +49,8 @@ def check_access(scope: Mapping[str, Any], token: str | None, *, unix_socket: bo
     """
     if token is not None:
         presented = _bearer_token(scope)
-        if presented is None or not hmac.compare_digest(presented.encode(), token.encode()):
+        # Header bytes as sent (latin-1 undoes the decoding) against the token's UTF-8.
+        if presented is None or not hmac.compare_digest(presented.encode("latin-1"), token.encode()):
             return TOKEN_REQUIRED
         return None
     if unix_socket:

@@ -74,6 +74,13 @@ def test_without_token_a_browsers_cross_site_request_is_refused():
                         TOKEN, unix_socket=False) is None  # a page cannot know the token
 
 
+def test_a_token_beyond_ascii_matches_its_utf8_bytes():
+    token = "tök€n"
+    sent = f"Bearer {token}".encode().decode("latin-1")  # how the ASGI scope carries it
+    assert check_access(scope(("198.51.100.2", 1), sent), token, unix_socket=False) is None
+    assert check_access(scope(("198.51.100.2", 1), "Bearer tok?n"), token, unix_socket=False) == TOKEN_REQUIRED
+
+
 def test_unix_socket_clients_are_local():
     assert check_access(scope(None), None, unix_socket=True) is None
 

@@ -18,6 +18,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from app import __version__
 from app.config import Config
 from app.core import Core
 from app.signals import SignalNameError, parse_signal
@@ -51,6 +52,7 @@ def document_operations() -> set[tuple[str, str]]:
 
 def test_every_route_is_documented_and_every_documented_route_exists():
     assert app_operations() == document_operations()
+    assert yaml.safe_load(DOCUMENT.read_text())["info"]["version"] == __version__
 
 
 def test_every_error_answer_is_documented_as_json_error():
