@@ -1,12 +1,16 @@
-# pidone: `make demo` runs it over a demo workload, `make test` runs the suite.
+# pidone: `make demo` runs it over a demo workload, `make test` runs the suite,
+# `make bench` compares it with tini, dumb-init and catatonit (docs/benchmarks.md).
 # Both set up what they need: a virtual environment in .venv, Debian packages when root.
 
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := tini dumb-init util-linux procps iproute2 prometheus
+# The benchmarks' peers, load and timing tools, and the compiler for their C probe
+# (make bench, and its smoke test in make test).
+APT_PACKAGES += catatonit wrk hyperfine gcc
 
-.PHONY: test demo venv system-packages clean dashboard-preview
+.PHONY: test demo bench venv system-packages clean dashboard-preview
 
 venv: $(VENV)/.installed
 
@@ -15,8 +19,8 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
 	touch $@
 
-# Debian packages the tests use (the peers to compare against, unshare, ps, ip for network
-# namespaces, prometheus and its promtool).
+# Debian packages the tests and benchmarks use (the peers to compare against, unshare, ps,
+# ip for network namespaces, prometheus and its promtool).
 system-packages:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -27,12 +31,15 @@ system-packages:
 test: venv system-packages
 	$(PY) -m pytest -q
 
+# Takes about 15 minutes; writes docs/benchmarks.md and docs/benchmarks.png.
+bench: venv system-packages
+	$(PY) -m bench.run --out docs
+
 demo: venv
 	$(PY) examples/demo.py
 
 # docs/dashboard.png: the Grafana dashboard's queries, plotted from the e2e test's Prometheus.
 dashboard-preview: venv system-packages
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test,dev]'
 	PIDONE_DASHBOARD_DATA=build/dashboard-data.json $(PY) -m pytest -q tests/test_prometheus_e2e.py
 	$(PY) grafana/plot_preview.py build/dashboard-data.json docs/dashboard.png
 

@@ -2,7 +2,7 @@
 
 Grafana is not available to take a screenshot, so this plots what the dashboard's queries returned
 from the real Prometheus of tests/test_prometheus_e2e.py (saved there with PIDONE_DASHBOARD_DATA).
-Needs matplotlib (pip install -e '.[dev]'); `make dashboard-preview` runs the whole thing.
+Needs matplotlib (in the test extras); `make dashboard-preview` runs the whole thing.
 
 usage: plot_preview.py DATA.json OUTPUT.png
 """

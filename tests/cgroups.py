@@ -53,3 +53,9 @@ def remove_cgroup(path: Path) -> None:
                 pass
         time.sleep(0.05)
     path.rmdir()
+
+
+def in_cgroup(path: Path) -> list[str]:
+    """A prefix that runs the argv after it inside the cgroup: it moves itself there before
+    exec, so that everything pidone forks counts against pids.max."""
+    return ["sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"', str(path)]

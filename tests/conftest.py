@@ -185,10 +185,12 @@ def start_pidone(start_init) -> Iterator:
     answers; popen goes to subprocess.Popen."""
 
     def start(command: Sequence[str], *options: str, env: dict[str, str] | None = None,
-              namespace: bool = True, wait: bool = True, **popen: object) -> RunningInit:
+              namespace: bool = True, wait: bool = True, within: Sequence[str] = (),
+              **popen: object) -> RunningInit:
+        """`within`: argv that execs pidone after it, e.g. a shell that moves into a cgroup."""
         url = f"http://127.0.0.1:{free_loopback_port()}"
-        running = start_init([*PIDONE, "--http", url.removeprefix("http://"), *options, "--", *command],
-                             env=env, namespace=namespace, **popen)
+        running = start_init([*within, *PIDONE, "--http", url.removeprefix("http://"), *options,
+                              "--", *command], env=env, namespace=namespace, **popen)
         running.url = url
         running.http = httpx.Client(base_url=url, timeout=20)
         if wait:
@@ -253,6 +255,52 @@ def scrape(running: RunningInit, **headers: str) -> dict[tuple[str, tuple[tuple[
         for sample in family.samples:
             samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
     return samples
+
+
+class Hammer:
+    """Threads that POST to one path as fast as they can, tallying the answers' statuses."""
+
+    def __init__(self, url: str, path: str, threads: int = 2) -> None:
+        import threading
+
+        self.statuses: list[int] = []
+        self._stop = threading.Event()
+        self._clients = [httpx.Client(base_url=url, timeout=20) for _ in range(threads)]
+        self._threads = [threading.Thread(target=self._hammer, args=(client, path), daemon=True)
+                         for client in self._clients]
+
+    def _hammer(self, client: httpx.Client, path: str) -> None:
+        deadline = time.monotonic() + 120  # bounded, whatever the test does
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            try:
+                self.statuses.append(client.post(path).status_code)
+            except httpx.TransportError:
+                return  # pidone has gone
+
+    def wait_for(self, count: int, timeout: float = 60.0) -> None:
+        """Until `count` answers have come in, whatever their status."""
+        deadline = time.monotonic() + timeout
+        while len(self.statuses) < count:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"only {len(self.statuses)} answers in {timeout}s")
+            time.sleep(0.01)
+
+    def __enter__(self) -> Hammer:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(30)
+        for client in self._clients:
+            client.close()
+
+
+@pytest.fixture
+def init_hammer() -> type[Hammer]:
+    return Hammer
 
 
 SOAK = os.environ.get("PIDONE_SOAK") == "1"

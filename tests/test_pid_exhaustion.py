@@ -1,5 +1,6 @@
 """PID exhaustion: in a cgroup with a small pids.max, a workload forks until the kernel refuses;
-pidone keeps forwarding and reaping, the next round gets every PID back, and pidone leaves cleanly."""
+pidone keeps forwarding, reaping and answering /health and /metrics (which show the cgroup's
+count and limit), the next round gets every PID back, and pidone leaves cleanly."""
 
 from __future__ import annotations
 
@@ -9,37 +10,42 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PIDONE, sized, workload
+from cgroups import in_cgroup
+from conftest import scrape, sized, workload
 from observe import wait_until, zombies_of
 
 PIDS_MAX = 48
 ROUNDS = sized(20, 500)
 
 
-def in_cgroup(path: Path, argv: list[str]) -> list[str]:
-    """argv run from inside the cgroup: it moves itself there before exec, so all it forks counts."""
-    return ["sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"', str(path), *argv]
-
-
 def pids_current(path: Path) -> int:
     return int((path / "pids.current").read_text())
 
 
-def test_pid_exhaustion_keeps_pidone_reaping(start_init, pids_cgroup, survived):
+def test_pid_exhaustion_keeps_pidone_reaping_and_answering(start_pidone, pids_cgroup, survived):
     cgroup = pids_cgroup(PIDS_MAX) or pytest.skip("no cgroup pids controller to make a cgroup under")
     words = ["exhaust", "await=USR1", "release", "await=USR2"] * ROUNDS + ["exhaust", "exit=0"]
-    running = start_init(in_cgroup(cgroup, [*PIDONE, "--http", "off", *workload(*words)]))
+    running = start_pidone(workload(*words), within=in_cgroup(cgroup))
     pidone = running.init_pid
     made_per_round = []
+    slowest_health = 0.0
     started = time.monotonic()
     for _ in range(ROUNDS):
         made_per_round.append(int(running.expect_report("exhausted", timeout=60).split()[1]))
         running.expect_report("awaiting")
         assert pids_current(cgroup) == PIDS_MAX - 1  # all but the exhausting fork's parent, gone
+        asked = time.monotonic()
+        assert running.http.get("/health").status_code == 200
+        slowest_health = max(slowest_health, time.monotonic() - asked)
+        metrics = scrape(running)
+        assert metrics[("pidone_pids_current", ())] >= PIDS_MAX - 1
+        assert metrics[("pidone_pids_limit", ())] == PIDS_MAX
         running.send(signal.SIGUSR1)  # forwarded though no task can be made
         running.expect_report("released")
         running.expect_report("awaiting")
-        wait_until(lambda: zombies_of(pidone) == 0, 30, "the released sleepers are reaped")
+        baseline = PIDS_MAX - 1 - made_per_round[-1]
+        wait_until(lambda: pids_current(cgroup) == baseline, 30, "the released sleepers are reaped")
+        assert zombies_of(pidone) == 0
         running.send(signal.SIGUSR2)
     # The last round leaves its sleepers to pidone's leaving: SIGTERM, reap, exit.
     running.expect_report("exhausted", timeout=60)
@@ -50,4 +56,5 @@ def test_pid_exhaustion_keeps_pidone_reaping(start_init, pids_cgroup, survived):
     # Every round made as many as the first: the sleepers before it were all reaped.
     assert min(made_per_round) == max(made_per_round) > PIDS_MAX // 2
     survived(pids_max=PIDS_MAX, rounds=ROUNDS, sleepers_per_round=made_per_round[0],
-             reaped=sum(made_per_round), lost=0, seconds=f"{seconds:.1f}")
+             reaped=sum(made_per_round), lost=0, slowest_health_ms=int(slowest_health * 1000),
+             seconds=f"{seconds:.1f}")

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import yaml
 
+from cgroups import in_cgroup
 from conftest import ROOT, RunningInit, workload
 from prometheus_server import ALERT_RULES, JOB, PrometheusServer
 
@@ -56,13 +57,6 @@ def leaky_app() -> list[str]:
             *workload("trap=USR1,HUP", f"orphans={ORPHANS}", "exit-on=TERM")]
 
 
-def enter(cgroup: Path | None):
-    """A preexec_fn that moves the new process (and so all it starts) into cgroup."""
-    if cgroup is None:
-        return None
-    return lambda: (cgroup / "cgroup.procs").write_text(str(os.getpid()))
-
-
 def children_of(pid: int) -> list[int]:
     return [int(word) for word in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
 
@@ -73,7 +67,8 @@ def finite(result: list[dict]) -> bool:
 
 def test_prometheus_sees_what_the_app_did(start_pidone, pids_cgroup, tmp_path: Path) -> None:
     cgroup = pids_cgroup(PIDS_LIMIT)
-    pidone = start_pidone(leaky_app(), "--grace", "60", preexec_fn=enter(cgroup))
+    pidone = start_pidone(leaky_app(), "--grace", "60",
+                          within=in_cgroup(cgroup) if cgroup else ())
     child_pid = int(pidone.expect_report("ready").split()[1])
     target = pidone.url.removeprefix("http://")
     prometheus = PrometheusServer(tmp_path, [target], interval=1.0)
