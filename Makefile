@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 APT_PACKAGES := tini dumb-init util-linux procps iproute2 prometheus
 # The benchmarks' peers, load and timing tools, and the compiler for their C probe
 # (make bench, and its smoke test in make test).
-APT_PACKAGES += catatonit wrk hyperfine gcc
+APT_PACKAGES += catatonit wrk hyperfine gcc libc6-dev
 
 .PHONY: test demo bench venv system-packages clean dashboard-preview
 
