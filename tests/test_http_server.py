@@ -16,7 +16,9 @@ from app.config import Config
 from app.core import Core
 from app.state import ChildStatus, CoreState
 from app.web import build_app
-from conftest import PIDONE, ROOT, free_loopback_port, workload
+from app.http_protocol import HEAD_TIMEOUT
+from app.server import LIMIT_CONCURRENCY
+from conftest import PIDONE, ROOT, free_loopback_port, wait_for_status, workload
 
 HTTP_STACK = ("starlette", "uvicorn", "prometheus_client", "anyio", "h11")
 
@@ -100,7 +102,11 @@ def raw_exchange(url: str, payload: bytes, timeout: float = 10.0) -> bytes:
     """Send raw bytes, return whatever comes back before the server closes or goes quiet."""
     host, port = url.removeprefix("http://").rsplit(":", 1)
     with socket.create_connection((host, int(port)), timeout=timeout) as conn:
-        conn.sendall(payload)
+        try:
+            conn.sendall(payload)
+            conn.shutdown(socket.SHUT_WR)  # no more requests: the server may close after answering
+        except OSError:
+            pass  # it closed on us mid-send (EPIPE, ECONNRESET, ENOTCONN): an answer too
         received = b""
         try:
             while chunk := conn.recv(65536):
@@ -128,10 +134,38 @@ def test_garbage_gets_no_5xx_and_the_server_lives_on(start_pidone, payload):
     assert running.http.get("/livez").json()["status"] == "ok"
 
 
+def test_pipelined_requests_are_all_answered(start_pidone):
+    running = start_pidone(workload())
+    head = b"GET /livez HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    assert raw_exchange(running.url, head * 3).count(b"HTTP/1.1 200 OK") == 3
+
+
 def test_an_oversized_request_head_is_refused(start_pidone):
     running = start_pidone(workload())
     answer = raw_exchange(running.url, b"GET /health HTTP/1.1\r\nX-Big: " + b"a" * 1_000_000)
     assert answer == b"" or answer.startswith(b"HTTP/1.1 400"), answer[:200]
+
+
+def test_slow_clients_that_fill_every_slot_are_dropped_and_health_comes_back(start_pidone):
+    """Slowloris: more trickling heads than LIMIT_CONCURRENCY. uvicorn alone would hold them
+    forever (and answer 503 to every probe); each head has HEAD_TIMEOUT seconds."""
+    running = start_pidone(workload())
+    host, port = running.url.removeprefix("http://").rsplit(":", 1)
+    slow = [socket.create_connection((host, int(port))) for _ in range(LIMIT_CONCURRENCY + 10)]
+    try:
+        for conn in slow:
+            conn.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # never the blank line
+        deadline = time.monotonic() + HEAD_TIMEOUT
+        while running.http.get("/health").status_code != 503:  # until uvicorn accepted them all
+            assert time.monotonic() < deadline, "the slow clients never filled every slot"
+            time.sleep(0.01)
+        wait_for_status(running, "/health", 200, timeout=HEAD_TIMEOUT * 6)
+        for conn in slow:
+            conn.settimeout(HEAD_TIMEOUT * 6)
+            assert conn.recv(1) == b""  # closed by the server
+    finally:
+        for conn in slow:
+            conn.close()
 
 
 def test_a_slow_client_does_not_block_the_others(start_pidone):
@@ -153,6 +187,15 @@ def test_routing_errors_are_json(start_pidone, method, path, status):
     assert answer.status_code == status
     assert answer.headers["content-type"] == "application/json"
     assert set(answer.json()) == {"error"}
+
+
+def test_minus_vv_turns_the_access_log_on(start_pidone):
+    running = start_pidone(workload("exit-on=USR1"), "-vv")
+    running.expect_report("ready")
+    assert running.http.get("/livez").status_code == 200
+    running.http.post("/signal/USR1")
+    assert running.wait() == 0
+    assert '"GET /livez HTTP/1.1" 200' in running.stderr
 
 
 def test_no_server_header_and_no_access_log(start_pidone):

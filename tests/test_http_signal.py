@@ -22,7 +22,8 @@ SPELLINGS = [
     ("RTMAX-2", "SIGRTMAX-2", f"SIGRTMIN+{signal.SIGRTMAX - 2 - RT}"),
     ("abrt", "SIGABRT", "SIGABRT"),
 ]
-UNKNOWN = ["FOO", "999", "-1", "0", "", "SIG", "RTMIN+99", "TERM%20KILL", "15.0", "%00"]
+UNKNOWN = ["FOO", "999", "-1", "0", "", "SIG", "RTMIN+99", "TERM%20KILL", "15.0", "%00", "TE%0ARM",
+           "a/b", "%2F"]
 
 
 def test_every_spelling_reaches_the_child(start_pidone):

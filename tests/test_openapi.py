@@ -6,7 +6,6 @@ import re
 import signal
 import time
 
-import pytest
 import schemathesis
 import yaml
 from hypothesis import HealthCheck, given, settings
@@ -84,7 +83,7 @@ def test_fuzzed_requests_get_documented_answers_and_never_a_5xx(start_pidone):
         negative = [GenerationMode.NEGATIVE] if "{" in operation.path else []
         for mode in (GenerationMode.POSITIVE, *negative):
 
-            @settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, database=None,
+            @settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, database=None, derandomize=True,
                       suppress_health_check=list(HealthCheck))
             @given(case=operation.as_strategy(generation_mode=mode).filter(keeps_the_child))
             def fuzz(case) -> None:
