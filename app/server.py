@@ -63,6 +63,10 @@ class HttpServer:
         except BaseException as failure:  # SystemExit included: uvicorn exits on startup errors
             log.error("HTTP server stopped: %s: %s; the child runs on without it",
                       type(failure).__name__, failure)
+            return
+        if not self._stopping:
+            # /health cannot report its own server gone: this line is the only trace of it.
+            log.error("HTTP server stopped without being asked to; the child runs on without it")
 
     def _run_uvicorn(self, sock: socket.socket) -> None:
         import uvicorn
