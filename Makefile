@@ -1,12 +1,16 @@
-# pidone: `make demo` runs it over a demo workload, `make test` runs the suite.
+# pidone: `make demo` runs it over a demo workload, `make test` runs the suite,
+# `make bench` compares it with tini, dumb-init and catatonit (docs/benchmarks.md).
 # Both set up what they need: a virtual environment in .venv, Debian packages when root.
 
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := tini dumb-init util-linux procps iproute2
+APT_PACKAGES := tini dumb-init util-linux procps iproute2 prometheus
+# The benchmarks' peers, load and timing tools, and the compiler for their C probe
+# (make bench, and its smoke test in make test).
+APT_PACKAGES += catatonit wrk hyperfine gcc libc6-dev
 
-.PHONY: test soak demo venv system-packages clean
+.PHONY: test soak demo bench venv system-packages clean dashboard-preview
 
 venv: $(VENV)/.installed
 
@@ -15,11 +19,12 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
 	touch $@
 
-# Debian packages the tests use (the peers to compare against, unshare, ps, ip for network namespaces).
+# Debian packages the tests and benchmarks use (the peers to compare against, unshare, ps,
+# ip for network namespaces, prometheus and its promtool).
 system-packages:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
-		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 		else echo "make: missing Debian packages:$$missing (run as root to install them)" >&2; fi; \
 	fi
 
@@ -27,15 +32,24 @@ test: venv system-packages
 	$(PY) -m pytest -q
 
 # The reliability scenarios at their big sizes (100,000 orphans, a minute of each HTTP abuse...):
-# a quarter of an hour on 2 cores. The figures each survived are printed at the end.
+# about 8 minutes on 2 cores. The figures each survived are printed at the end.
 SOAK_TESTS := tests/test_fork_storm.py tests/test_signal_storm.py tests/test_pid_exhaustion.py \
 	tests/test_log_faults.py tests/test_http_abuse.py
 
 soak: venv system-packages
 	PIDONE_SOAK=1 $(PY) -m pytest -q $(SOAK_TESTS)
 
+# Takes about 15 minutes; writes docs/benchmarks.md and docs/benchmarks.png.
+bench: venv system-packages
+	$(PY) -m bench.run --out docs
+
 demo: venv
 	$(PY) examples/demo.py
+
+# docs/dashboard.png: the Grafana dashboard's queries, plotted from the e2e test's Prometheus.
+dashboard-preview: venv system-packages
+	PIDONE_DASHBOARD_DATA=build/dashboard-data.json $(PY) -m pytest -q tests/test_prometheus_e2e.py
+	$(PY) grafana/plot_preview.py build/dashboard-data.json docs/dashboard.png
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import ipaddress
-import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
 class AddressError(ValueError):
     """An --http value that names no place to listen."""
 
 
-@dataclass(frozen=True)
-class ListenAddress:
+class ListenAddress(NamedTuple):
     host: str | None = None
     """None with a port means every address (IPv4 and IPv6)."""
     port: int | None = None
@@ -37,6 +34,8 @@ def parse_address(text: str) -> ListenAddress:
         raise AddressError(f"{text!r}: expected HOST:PORT, [V6]:PORT, :PORT, unix:/path or off")
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
+        import ipaddress  # only here: parsed before the child starts, and rarely needed
+
         try:
             ipaddress.IPv6Address(host)
         except ValueError:
@@ -44,6 +43,7 @@ def parse_address(text: str) -> ListenAddress:
     elif ":" in host:
         raise AddressError(f"{text!r}: put an IPv6 address in brackets, e.g. [::1]:{port_text}")
     # ASCII digits only, and few: str.isdigit() admits "³", which int() rejects.
-    if not re.fullmatch(r"[0-9]{1,5}", port_text) or not 0 < int(port_text) < 65536:
+    if not (port_text.isascii() and port_text.isdigit() and len(port_text) <= 5) \
+            or not 0 < int(port_text) < 65536:
         raise AddressError(f"{text!r}: port must be a number from 1 to 65535")
     return ListenAddress(host=host or None, port=int(port_text))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import getopt
 import math
 import os
-import re
 import sys
 from collections.abc import Mapping, Sequence
 
@@ -203,10 +202,14 @@ def _rewrite_option(flag: str, value: str) -> tuple[int, int]:
 
 
 def _exit_code_option(flag: str, value: str) -> int:
-    # ASCII digits only, and few: str.isdigit() admits "³", which int() rejects.
-    if not re.fullmatch(r"[0-9]{1,3}", value.strip()) or not 0 <= int(value) <= 255:
+    if not _is_small_number(value.strip(), 3) or not 0 <= int(value) <= 255:
         raise UsageError(f"{flag}: exit code must be a whole number from 0 to 255, not {value!r}")
     return int(value)
+
+
+def _is_small_number(text: str, max_digits: int) -> bool:
+    """ASCII digits only, and few: str.isdigit() admits "³", which int() rejects."""
+    return 0 < len(text) <= max_digits and text.isascii() and text.isdigit()
 
 
 def _seconds_option(flag: str, value: str) -> float:

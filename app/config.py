@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import NamedTuple
 
 DEFAULT_PORT = 10101
 """Outside Prometheus' 9100-9999 exporter range (all allocated) and the usual app ports."""
@@ -12,22 +14,27 @@ DEFAULT_GRACE = 3.0
 """Seconds, as s6-overlay's S6_KILL_GRACETIME; pidone leaves at once when nothing is left."""
 
 
-@dataclass(frozen=True)
-class Config:
+class Config(NamedTuple):
+    """Immutable; a NamedTuple rather than a dataclass, which would cost the start-up path
+    the import of `inspect` before the child runs."""
+
     command: tuple[str, ...]
     single_child: bool = False
     subreaper: bool = False
     pdeathsig: int | None = None
-    rewrites: dict[int, int] = field(default_factory=dict)
+    rewrites: Mapping[int, int] = MappingProxyType({})
     remap_exit: frozenset[int] = frozenset()
     verbosity: int = 0
     warn_on_reap: bool = False
     http: str = DEFAULT_HTTP
-    token: str | None = field(default=None, repr=False)
+    token: str | None = None
     grace: float = DEFAULT_GRACE
     term_delay: float = 0.0
     stop_timeout: float | None = None
     log_format: str = "text"
+
+    def __repr__(self) -> str:
+        return f"Config({self.public()!r})"  # never the token
 
     def public(self) -> dict[str, object]:
         """The effective configuration as a person may see it: never the token."""

@@ -11,12 +11,11 @@ from dataclasses import dataclass
 
 from app import procfs
 from app.config import Config
-from app.signals import FORWARDED, JOB_CONTROL, TERMINATING, signal_name
+from app.signals import JOB_CONTROL, TERMINATING, WAITED, signal_name
 from app.state import ChildStatus, CoreState, Phase, Snapshot
 
 log = logging.getLogger("pidone")
 
-WAITED = frozenset(FORWARDED | {signal.SIGCHLD})
 HEARTBEAT_INTERVAL = 1.0
 """Seconds the loop sleeps at most: the /health heartbeat moves at least this often."""
 LAST_REAP_TIMEOUT = 5.0
@@ -33,11 +32,6 @@ class Delivery:
     pid: int
     target: str
     """"group" or "child"."""
-
-
-def block_signals() -> None:
-    """Block everything pidone waits for, before any thread exists, so that only sigtimedwait takes them."""
-    signal.pthread_sigmask(signal.SIG_BLOCK, WAITED)
 
 
 def exit_status(wait_status: int) -> tuple[int, int | None]:
@@ -170,9 +164,9 @@ class Core:
             self._kill_at = time.monotonic() + self.config.stop_timeout
 
     def _sleep_seconds(self) -> float:
+        if self._pending_term_at is None and self._kill_at is None:
+            return HEARTBEAT_INTERVAL  # the usual case, once per wake-up: no list, no min
         deadlines = [d for d in (self._pending_term_at, self._kill_at) if d is not None]
-        if not deadlines:
-            return HEARTBEAT_INTERVAL
         return max(0.0, min(HEARTBEAT_INTERVAL, min(deadlines) - time.monotonic()))
 
     def _on_deadlines(self) -> None:

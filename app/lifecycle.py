@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 import time
 from typing import TYPE_CHECKING, NoReturn
 
-from app.address import parse_address
 from app.child import ExecError, spawn_child
 from app.config import Config
-from app.core import Core, block_signals
-from app.log import BackgroundLog
-from app.state import ChildStatus, CoreState
+from app.signals import block_signals
 
 if TYPE_CHECKING:
+    from app.core import Core
     from app.server import HttpServer
-
-log = logging.getLogger("pidone")
 
 NOT_REAPING_WARNING = (
     "pidone is not PID 1 and not a child subreaper: orphaned processes will not be reaped "
@@ -27,30 +22,41 @@ NOT_REAPING_WARNING = (
 
 
 def run(config: Config) -> NoReturn:
-    background_log = BackgroundLog(config.verbosity, config.log_format)
     block_signals()
     is_pid1 = os.getpid() == 1
-    is_subreaper = config.subreaper and _register_subreaper()
+    warnings: list[str] = []
+    is_subreaper = config.subreaper and _register_subreaper(warnings)
     if config.pdeathsig:
-        _set_parent_death_signal(config.pdeathsig)
+        _set_parent_death_signal(config.pdeathsig, warnings)
+    if not is_pid1 and not is_subreaper:
+        warnings.append(NOT_REAPING_WARNING)
 
     try:
         pid = spawn_child(config.command, take_terminal=_stdin_is_terminal())
     except ExecError as error:
-        background_log.flush()
-        print(f"pidone: {error}", file=sys.stderr, flush=True)
-        os._exit(error.status)
-    background_log.start_writer()
+        for line in (*warnings, str(error)):
+            _print_error(line)
+        _leave_process(error.status)
+    started = time.time()
 
+    # The workload runs: only now pay for logging, the core's state and the HTTP stack.
+    import logging
+
+    from app.core import Core
+    from app.log import BackgroundLog
+    from app.state import ChildStatus, CoreState
+
+    background_log = BackgroundLog(config.verbosity, config.log_format)
+    log = logging.getLogger("pidone")
     state = CoreState(
-        child=ChildStatus(argv=config.command, pid=pid, start_time=time.time(), running=True),
+        child=ChildStatus(argv=config.command, pid=pid, start_time=started, running=True),
         is_pid1=is_pid1,
         is_subreaper=is_subreaper,
     )
     state.heartbeat = time.time()
-    if not is_pid1 and not is_subreaper:
-        state.warnings.append(NOT_REAPING_WARNING)
-        log.warning(NOT_REAPING_WARNING)
+    for warning in warnings:
+        log.warning(warning)
+    state.warnings.extend(warnings)
     log.info("started child %d: %s", pid, " ".join(config.command))
 
     core = Core(config, state)
@@ -67,6 +73,8 @@ def run(config: Config) -> NoReturn:
 def start_http_side(core: Core) -> HttpServer | None:
     """Serve the HTTP API in a thread, unless --http off. Imported here, after the child is
     spawned: the workload must not wait for starlette, uvicorn and prometheus_client."""
+    from app.address import parse_address
+
     address = parse_address(core.config.http)
     if address.off:
         return None
@@ -77,24 +85,24 @@ def start_http_side(core: Core) -> HttpServer | None:
     return http
 
 
-def _register_subreaper() -> bool:
+def _register_subreaper(warnings: list[str]) -> bool:
     from app.prctl import become_subreaper
 
     try:
         become_subreaper()
     except OSError as error:
-        log.warning("cannot register as child subreaper: prctl: %s", error.strerror)
+        warnings.append(f"cannot register as child subreaper: prctl: {error.strerror}")
         return False
     return True
 
 
-def _set_parent_death_signal(signo: int) -> None:
+def _set_parent_death_signal(signo: int, warnings: list[str]) -> None:
     from app.prctl import set_parent_death_signal
 
     try:
         set_parent_death_signal(signo)
     except OSError as error:
-        log.warning("cannot set the parent-death signal: prctl: %s", error.strerror)
+        warnings.append(f"cannot set the parent-death signal: prctl: {error.strerror}")
 
 
 def _stdin_is_terminal() -> bool:
@@ -102,6 +110,13 @@ def _stdin_is_terminal() -> bool:
         return os.isatty(0)
     except OSError:
         return False
+
+
+def _print_error(line: str) -> None:
+    try:
+        print(f"pidone: {line}", file=sys.stderr, flush=True)
+    except (AttributeError, OSError, ValueError):
+        pass  # stderr closed: the exit status still tells
 
 
 def _leave_process(status: int) -> NoReturn:

@@ -58,7 +58,9 @@ class _QueueHandler(logging.Handler):
 
 
 class BackgroundLog:
-    """Log lines queue up from the start; a writer thread starts once the child is spawned."""
+    """Log lines go to a bounded queue; one writer thread puts them on stderr.
+
+    Made only after the child is spawned: pidone must fork while single-threaded."""
 
     def __init__(self, verbosity: int, log_format: str) -> None:
         self._lines: queue.Queue[str] = queue.Queue(maxsize=10_000)
@@ -73,19 +75,10 @@ class BackgroundLog:
             else logging.WARNING if verbosity == 0
             else logging.ERROR
         )
-        self._writer: threading.Thread | None = None
-
-    def start_writer(self) -> None:
-        """Start the writer thread: only after fork, as pidone must fork single-threaded."""
-        self._writer = threading.Thread(target=self._write_forever, name="pidone-log", daemon=True)
-        self._writer.start()
+        threading.Thread(target=self._write_forever, name="pidone-log", daemon=True).start()
 
     def flush(self, timeout: float = 1.0) -> None:
-        """Wait up to `timeout` for queued lines to be written; without a writer, write them here."""
-        if self._writer is None:
-            while not self._lines.empty():
-                _write_line(self._lines.get_nowait())
-            return
+        """Wait up to `timeout` for queued lines to be written (a stuck stderr must not hold us)."""
         deadline = time.monotonic() + timeout
         while self._lines.unfinished_tasks and time.monotonic() < deadline:
             time.sleep(0.005)

@@ -35,11 +35,19 @@ class HttpServer:
         self.address = address
         self._server = None  # the uvicorn.Server, once the thread has built it
         self._stopping = False
-        self._thread = threading.Thread(target=self._serve, name="pidone-http", daemon=True)
+        self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        """Return at once: binding and the imports happen in the thread, so the core loop
-        starts without waiting for them."""
+        """Bind here, so that a bind failure is reported whatever happens next; import uvicorn
+        and serve in the thread, so that the core loop starts without waiting for them."""
+        try:
+            sock = listen(self.address)
+        except BindError as failure:
+            log.error("HTTP server not started: cannot listen on %s: %s; the child runs on without it",
+                      self.core.config.http, failure)
+            return
+        self._thread = threading.Thread(target=self._serve, args=(sock,), name="pidone-http",
+                                        daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
@@ -51,13 +59,7 @@ class HttpServer:
         server.should_exit = True
         self._thread.join(STOP_TIMEOUT + 0.5)
 
-    def _serve(self) -> None:
-        try:
-            sock = listen(self.address)
-        except BindError as failure:
-            log.error("HTTP server not started: cannot listen on %s: %s; the child runs on without it",
-                      self.core.config.http, failure)
-            return
+    def _serve(self, sock: socket.socket) -> None:
         try:
             self._run_uvicorn(sock)
         except BaseException as failure:  # SystemExit included: uvicorn exits on startup errors

@@ -15,6 +15,17 @@ FORWARDED: frozenset[int] = frozenset(
 )
 """Every signal pidone blocks, takes with sigtimedwait, and passes on."""
 
+WAITED: frozenset[int] = frozenset(FORWARDED | {signal.SIGCHLD})
+"""What the core takes with sigtimedwait: every forwarded signal, and SIGCHLD for reaping."""
+
+
+def block_signals() -> None:
+    """Block everything pidone waits for, before any thread exists, so that only sigtimedwait
+    takes them (threads inherit the mask). Synchronous signals too: a real fault inside
+    pidone is forced through by the kernel whatever the mask."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, WAITED)
+
+
 TERMINATING: frozenset[int] = frozenset({signal.SIGTERM, signal.SIGINT, signal.SIGQUIT})
 """Signals that ask the workload to stop: they end readiness and arm --stop-timeout."""
 

@@ -10,11 +10,13 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import httpx
 import pytest
+
+from cgroups import make_pids_cgroup, remove_cgroup
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKLOAD = [sys.executable, str(ROOT / "tests" / "workload.py")]
@@ -152,33 +154,43 @@ def free_loopback_port() -> int:
         return probe.getsockname()[1]
 
 
-def wait_until_live(running: RunningInit, timeout: float = 20.0) -> None:
-    """Poll /livez until it answers 200; fail with pidone's stderr if pidone dies first."""
-    assert running.http is not None
+def wait_until_answers(name: str, proc: subprocess.Popen, http: httpx.Client, path: str,
+                       output: Callable[[], str], timeout: float = 20.0) -> None:
+    """Poll GET path until it answers 200; fail with output() (the server's log) if proc dies
+    first."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if running.proc.poll() is not None:
-            raise AssertionError(f"pidone exited ({running.proc.returncode}): {running.stderr}")
+        if proc.poll() is not None:
+            raise AssertionError(f"{name} exited ({proc.returncode}): {output()}")
         try:
-            if running.http.get("/livez").status_code == 200:
+            if http.get(path).status_code == 200:
                 return
         except httpx.TransportError:
             pass
         time.sleep(0.02)
-    raise AssertionError(f"/livez did not answer within {timeout}s")
+    raise AssertionError(f"{name}: {path} did not answer within {timeout}s")
+
+
+def wait_until_live(running: RunningInit, timeout: float = 20.0) -> None:
+    """Poll /livez until it answers 200; fail with pidone's stderr if pidone dies first."""
+    assert running.http is not None
+    wait_until_answers("pidone", running.proc, running.http, "/livez", lambda: running.stderr,
+                       timeout)
 
 
 @pytest.fixture
 def start_pidone(start_init) -> Iterator:
-    """start_pidone(command, *options, env=None, namespace=True) -> RunningInit with .url and .http (an httpx
-    client), pidone listening on a free loopback port, returned once /livez answers."""
+    """start_pidone(command, *options, env=None, namespace=True, **popen) -> RunningInit with .url
+    and .http (an httpx client), pidone listening on a free loopback port, returned once /livez
+    answers; popen goes to subprocess.Popen."""
 
     def start(command: Sequence[str], *options: str, env: dict[str, str] | None = None,
-              namespace: bool = True, wait: bool = True, within: Sequence[str] = ()) -> RunningInit:
+              namespace: bool = True, wait: bool = True, within: Sequence[str] = (),
+              **popen: object) -> RunningInit:
         """`within`: argv that execs pidone after it, e.g. a shell that moves into a cgroup."""
         url = f"http://127.0.0.1:{free_loopback_port()}"
         running = start_init([*within, *PIDONE, "--http", url.removeprefix("http://"), *options,
-                              "--", *command], env=env, namespace=namespace)
+                              "--", *command], env=env, namespace=namespace, **popen)
         running.url = url
         running.http = httpx.Client(base_url=url, timeout=20)
         if wait:
@@ -186,6 +198,23 @@ def start_pidone(start_init) -> Iterator:
         return running
 
     yield start
+
+
+@pytest.fixture
+def pids_cgroup() -> Iterator[Callable[[int], Path | None]]:
+    """pids_cgroup(limit) -> a fresh cgroup whose pids.max is `limit`, None where this machine
+    offers no pids controller to make one under; removed at the end."""
+    made: list[Path] = []
+
+    def make(limit: int) -> Path | None:
+        path = make_pids_cgroup(f"pidone-test-{os.getpid()}-{len(made)}", limit)
+        if path is not None:
+            made.append(path)
+        return path
+
+    yield make
+    for path in made:
+        remove_cgroup(path)
 
 
 @pytest.fixture(params=["pidone"])
@@ -226,6 +255,52 @@ def scrape(running: RunningInit, **headers: str) -> dict[tuple[str, tuple[tuple[
         for sample in family.samples:
             samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
     return samples
+
+
+class Hammer:
+    """Threads that POST to one path as fast as they can, tallying the answers' statuses."""
+
+    def __init__(self, url: str, path: str, threads: int = 2) -> None:
+        import threading
+
+        self.statuses: list[int] = []
+        self._stop = threading.Event()
+        self._clients = [httpx.Client(base_url=url, timeout=20) for _ in range(threads)]
+        self._threads = [threading.Thread(target=self._hammer, args=(client, path), daemon=True)
+                         for client in self._clients]
+
+    def _hammer(self, client: httpx.Client, path: str) -> None:
+        deadline = time.monotonic() + 120  # bounded, whatever the test does
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            try:
+                self.statuses.append(client.post(path).status_code)
+            except httpx.TransportError:
+                return  # pidone has gone
+
+    def wait_for(self, count: int, timeout: float = 60.0) -> None:
+        """Until `count` answers have come in, whatever their status."""
+        deadline = time.monotonic() + timeout
+        while len(self.statuses) < count:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"only {len(self.statuses)} answers in {timeout}s")
+            time.sleep(0.01)
+
+    def __enter__(self) -> Hammer:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(30)
+        for client in self._clients:
+            client.close()
+
+
+@pytest.fixture
+def init_hammer() -> type[Hammer]:
+    return Hammer
 
 
 SOAK = os.environ.get("PIDONE_SOAK") == "1"

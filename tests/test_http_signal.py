@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import subprocess
 
 import pytest
 
@@ -106,3 +107,27 @@ def test_signal_after_the_child_exited_is_409(start_pidone):
     answer = running.http.post("/signal/TERM")
     assert answer.status_code == 409
     assert "exited" in answer.json()["error"]
+
+
+def test_no_signal_reaches_a_newcomer_that_took_the_exited_childs_pid(start_pidone, init_hammer):
+    """The PID-reuse race: /signal calls race the child's exit, and once it is reaped a
+    newcomer takes the same PID and process group. The core holds one lock across
+    "check running, kill" and across "reap, mark exited", so every call after the reap is a
+    409 and the newcomer gets nothing."""
+    running = start_pidone(workload("ignore=USR1", "recycle", "exit-on=USR2"), "--grace", "60",
+                           stdin=subprocess.PIPE)
+    child_pid = int(running.expect_report("ready").split()[1])
+    with init_hammer(running.url, "/signal/USR1") as hammer:
+        hammer.wait_for(20)
+        running.send(signal.SIGUSR2)
+        assert running.read_report() == "SIGUSR2"  # the child's last word
+        newcomer = running.expect_report("newcomer")
+        if newcomer.split()[1:] != [str(child_pid), str(child_pid)]:
+            pytest.skip(f"the kernel gave the newcomer another PID: {newcomer}")
+        since_newcomer = len(hammer.statuses)
+        hammer.wait_for(since_newcomer + 200)  # calls made while the newcomer holds the PID
+    running.proc.stdin.write(b"done\n")
+    running.proc.stdin.flush()
+    assert running.read_report() == "strays 0"
+    assert set(hammer.statuses[since_newcomer:]) == {409}
+    assert hammer.statuses[0] == 200

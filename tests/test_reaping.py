@@ -2,30 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import re
 import signal
-import time
-from pathlib import Path
 
 import pytest
 
 from conftest import init_command, workload
-
-
-def zombies_of(parent_pid: int) -> list[int]:
-    """Zombies whose parent is `parent_pid`, in this (the host's) PID namespace."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            state, ppid = stat.rpartition(")")[2].split()[:2]
-            if state == "Z" and int(ppid) == parent_pid:
-                found.append(int(entry.name))
-    return found
+from observe import children_of, wait_until, zombies_of
 
 
 def reaped_count(stderr: str) -> int:
@@ -39,11 +22,8 @@ def test_ten_thousand_orphans_are_reaped(start_init, peer):
     running = start_init([*init_command(peer), *workload("orphans=10000", "trap=USR1")])
     running.expect_report("ready", timeout=120)
     init_pid = running.init_pid
-    # The workload made its orphans before "ready"; wait for the init to drain them.
-    deadline = time.monotonic() + 30
-    while zombies_of(init_pid) and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert zombies_of(init_pid) == []
+    # The workload made its orphans before "ready"; the init drains them.
+    wait_until(lambda: zombies_of(init_pid) == 0, 30, f"{peer} reaps every orphan")
 
 
 def test_reaped_counter_is_exact(start_init):
@@ -82,25 +62,14 @@ def test_orphans_keep_coming_while_the_child_runs(start_init):
     running = start_init([*init_command("pidone"), "sh", "-c", shell])
     running.expect_report("ready")
     init_pid = running.init_pid
-    deadline = time.monotonic() + 10
-    # The sleeps end on their own; each becomes a zombie of PID 1 until reaped.
-    while time.monotonic() < deadline and (zombies_of(init_pid) or _sleepers_under(init_pid)):
-        time.sleep(0.01)
-    assert zombies_of(init_pid) == []
+
+    def sleepers_reaped() -> bool:
+        # The sleeps end on their own; each is a zombie of PID 1 until reaped.
+        return not any(info.name == "sleep" or info.state == "Z" for info in children_of(init_pid))
+
+    wait_until(sleepers_reaped, 10, "every orphaned sleep is reaped")
     running.send(signal.SIGUSR1)
     assert running.read_report() == "SIGUSR1"
-
-
-def _sleepers_under(init_pid: int) -> bool:
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if "(sleep)" in stat and int(stat.rpartition(")")[2].split()[1]) == init_pid:
-                return True
-    return False
 
 
 def test_warn_on_reap_logs_each_orphan(start_init):

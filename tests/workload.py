@@ -6,6 +6,10 @@ Arguments are KEY=VALUE words, acted on in order:
   ignore=SIG,..   ignore these signals
   note=TEXT       nothing: puts TEXT in the command line
   zombie          leave one child that exits and is never waited for; report "zombie PID"
+  recycle         once this process is reaped, a newcomer takes its PID and process group
+                  (via ns_last_pid; PID 1 of a namespace must be the init), reports
+                  "newcomer PID PGID", counts the SIGUSR1s it gets, and reports "strays N"
+                  when a line arrives on stdin
   orphans=N       leave N zombie orphans for the init to reap (from `makers` processes at once)
   makers=M        later orphans= and churn= words fork from M processes at once (default 1)
   churn=N         like orphans=, in a detached process that reports "churned N" when done and
@@ -74,6 +78,38 @@ def on_signal(signo: int, _frame: object) -> None:
     report(name_of(signo))
     if signo == exit_on:
         os._exit(0)
+
+
+def spawn_recycler() -> None:
+    """Fork a watcher that waits for our reaping, then forks the newcomer into our PID."""
+    old_pid = os.getpid()
+    if os.fork() != 0:
+        return
+    os.setpgid(0, 0)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the init's leaving TERM is not a stray
+    signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+    while os.path.exists(f"/proc/{old_pid}"):
+        time.sleep(0.001)
+    with open("/proc/sys/kernel/ns_last_pid", "w") as last_pid:
+        last_pid.write(str(old_pid - 1))
+    if os.fork() == 0:
+        become_newcomer()
+    os._exit(0)
+
+
+def become_newcomer() -> None:
+    strays = 0
+
+    def count(_signo: int, _frame: object) -> None:
+        nonlocal strays
+        strays += 1
+
+    os.setpgid(0, 0)
+    signal.signal(signal.SIGUSR1, count)
+    report(f"newcomer {os.getpid()} {os.getpgrp()}")
+    sys.stdin.buffer.readline()
+    report(f"strays {strays}")
+    os._exit(0)
 
 
 def fork_quiet(job) -> int:
@@ -225,6 +261,8 @@ def main(words: list[str]) -> None:
             if pid == 0:
                 os._exit(0)
             report(f"zombie {pid}")
+        elif key == "recycle":
+            spawn_recycler()
         elif key == "makers":
             makers = int(value)
         elif key == "churn":

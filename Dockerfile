@@ -1,0 +1,32 @@
+# pidone in its own virtual environment, over a demo workload.
+#   docker build -t pidone .
+#   docker run --rm -p 10101:10101 pidone          # the zombie factory under pidone
+#   docker run --rm pidone your-command args...    # anything else under pidone
+# The venv keeps pidone's packages (its `app`, starlette, uvicorn) out of the
+# workload's site-packages; only the `pidone` script is put on PATH.
+
+ARG PYTHON_IMAGE=python:3.12-slim-bookworm
+
+FROM ${PYTHON_IMAGE} AS build
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY app/ app/
+# /wheels holds pidone and its dependencies, all pure Python: a wheelhouse that installs
+# offline into any image with Python 3.11+ (docker build --target build; see README).
+RUN python -m pip wheel --no-cache-dir --wheel-dir /wheels . \
+ && python -m venv --without-pip /opt/pidone \
+ && python -m pip --python /opt/pidone/bin/python install --no-cache-dir --no-index \
+        --find-links /wheels /wheels/pidone-*.whl
+
+FROM ${PYTHON_IMAGE}
+COPY --from=build /opt/pidone /opt/pidone
+COPY examples/zombie-factory.py /usr/local/share/pidone/zombie-factory.py
+RUN ln -s /opt/pidone/bin/pidone /usr/local/bin/pidone \
+ && groupadd --system --gid 10101 pidone \
+ && useradd --system --uid 10101 --gid pidone --no-create-home --shell /usr/sbin/nologin pidone
+USER 10101:10101
+EXPOSE 10101
+HEALTHCHECK --interval=10s --timeout=5s --start-period=5s --retries=3 \
+    CMD ["pidone", "health", "--timeout", "3"]
+ENTRYPOINT ["pidone", "--"]
+CMD ["python", "/usr/local/share/pidone/zombie-factory.py", "--hup-init-every", "30"]

@@ -1,0 +1,43 @@
+"""What every case gets: the sizes of this run, the inits, the compiled probe."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.inits import Init
+
+
+@dataclass(frozen=True)
+class Sizes:
+    rounds: int
+    startup_runs: int
+    """hyperfine runs per init and round."""
+    exec_runs: int
+    signals: int
+    orphans: int
+    idle_seconds: float
+    wrk_seconds: float
+    connections: tuple[int, ...]
+    load_connections: int
+    """wrk's connections while signals are timed under HTTP load."""
+
+
+FULL = Sizes(rounds=5, startup_runs=60, exec_runs=30, signals=2000, orphans=20000,
+             idle_seconds=60.0, wrk_seconds=5.0, connections=(1, 16, 64), load_connections=16)
+QUICK = Sizes(rounds=1, startup_runs=3, exec_runs=2, signals=20, orphans=200,
+              idle_seconds=0.5, wrk_seconds=1.0, connections=(1, 16), load_connections=4)
+
+
+@dataclass(frozen=True)
+class Bench:
+    sizes: Sizes
+    inits: tuple[Init, ...]
+    """Every init to compare, peers first, then pidone's variants."""
+    probe: Path
+
+    def find(self, name: str) -> Init | None:
+        return next((init for init in self.inits if init.name == name), None)
+
+    def without_http(self) -> tuple[Init, ...]:
+        return tuple(init for init in self.inits if init.http_port is None)

@@ -1,0 +1,58 @@
+"""The inits under test, and how to start each with a command after it."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import sys
+from pathlib import Path
+from dataclasses import dataclass
+
+PEERS = ("tini", "dumb-init", "catatonit")
+REFERENCE = "tini"
+"""pidone's ratios are taken to this peer."""
+
+
+@dataclass(frozen=True)
+class Init:
+    name: str
+    argv: tuple[str, ...]
+    """The command line before the child's command."""
+    http_port: int | None = None
+    """Where its /metrics answers on 127.0.0.1, when it serves one."""
+
+    @property
+    def is_pidone(self) -> bool:
+        return self.name.startswith("pidone")
+
+    def metrics_url(self) -> str:
+        assert self.http_port is not None, f"{self.name} serves no HTTP"
+        return f"http://127.0.0.1:{self.http_port}/metrics"
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on now (the kernel's pick)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def pidone(http: bool) -> Init:
+    """pidone on this interpreter; with HTTP on, on a fresh loopback port."""
+    python = (sys.executable, "-m", "app")
+    if not http:
+        return Init("pidone", (*python, "--http", "off", "--"))
+    port = free_port()
+    return Init("pidone+http", (*python, "--http", f"127.0.0.1:{port}", "--"), port)
+
+
+def peer(name: str) -> Init:
+    return Init(name, (name, "--"))
+
+
+def installed_peers() -> list[Init]:
+    return [peer(name) for name in PEERS if shutil.which(name)]
+
+
+FLOOR = Init("python3 floor", (sys.executable, str(Path(__file__).with_name("floor_init.py"))))
+"""A baseline, not an init to use: bench/floor_init.py, the least a Python PID 1 can do."""

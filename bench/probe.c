@@ -1,0 +1,102 @@
+/* The child side of the benchmarks, in C so that its own cost stays out of the numbers.
+ *
+ *   probe stamp FD [CMD ARG...]   write "stamp NS" (CLOCK_MONOTONIC) to FD, then exec CMD or exit
+ *   probe sigack FD SIGNO         write "ready", then "ack NS" for every SIGNO that arrives
+ *   probe orphans FD GO_FD N      wait for a byte on GO_FD, then make N orphans in a chain of
+ *                                 forks (each link forks the next and exits at once, so every
+ *                                 link becomes the init's zombie); "start NS" and "end NS"
+ *
+ * The harness compiles this at run time; no binary is committed.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static long long now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static void report(int fd, const char *word, long long value) {
+    char line[64];
+    int length = snprintf(line, sizeof line, "%s %lld\n", word, value);
+    if (write(fd, line, (size_t)length) != length) {
+        _exit(3);
+    }
+}
+
+static int stamp(int fd, char **command) {
+    report(fd, "stamp", now_ns());
+    if (command[0] == NULL) {
+        return 0;
+    }
+    execvp(command[0], command);
+    fprintf(stderr, "probe: exec %s: %s\n", command[0], strerror(errno));
+    return 127;
+}
+
+static _Noreturn void sigack(int fd, int signo) {
+    sigset_t wanted;
+    sigemptyset(&wanted);
+    sigaddset(&wanted, signo);
+    sigprocmask(SIG_BLOCK, &wanted, NULL);
+    report(fd, "ready", getpid());
+    for (;;) {
+        if (sigwaitinfo(&wanted, NULL) == signo) {
+            report(fd, "ack", now_ns());
+        }
+    }
+}
+
+static pid_t fork_retrying(void) {
+    for (;;) {
+        pid_t pid = fork();
+        if (pid >= 0 || errno != EAGAIN) {
+            return pid;
+        }
+        usleep(100); /* the pids limit: wait for the init to reap some */
+    }
+}
+
+static int orphans(int fd, int go_fd, long count) {
+    char go;
+    if (read(go_fd, &go, 1) != 1) {
+        return 2;
+    }
+    report(fd, "start", now_ns());
+    pid_t first = fork_retrying();
+    if (first > 0) {
+        waitpid(first, NULL, 0);
+        pause(); /* the init's main child stays, so the init does not start leaving */
+        return 0;
+    }
+    for (long made = 0; made < count; made++) {
+        pid_t next = fork_retrying();
+        if (next != 0) {
+            _exit(next < 0 ? 4 : 0); /* the next link is now an orphan; this one a zombie */
+        }
+    }
+    report(fd, "end", now_ns());
+    _exit(0);
+}
+
+int main(int argc, char **argv) {
+    if (argc >= 3 && strcmp(argv[1], "stamp") == 0) {
+        return stamp(atoi(argv[2]), argv + 3);
+    }
+    if (argc == 4 && strcmp(argv[1], "sigack") == 0) {
+        sigack(atoi(argv[2]), atoi(argv[3]));
+    }
+    if (argc == 5 && strcmp(argv[1], "orphans") == 0) {
+        return orphans(atoi(argv[2]), atoi(argv[3]), atol(argv[4]));
+    }
+    fprintf(stderr, "usage: probe stamp FD [CMD...] | sigack FD SIGNO | orphans FD GO_FD N\n");
+    return 2;
+}

@@ -1,0 +1,53 @@
+"""The benchmark harness runs end to end at tiny sizes and writes a row per init (speed is
+never asserted here: that is what `make bench` prints)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+
+CASES = ("Start-up", "Signal forwarding, idle", "Orphan storm", "Memory", "Idle")
+INITS = ("tini", "dumb-init", "catatonit", "pidone")
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict[str, str]]]:
+    """The quick run's report: per case, its table's rows as {column: cell}."""
+    out = tmp_path_factory.mktemp("bench")
+    done = subprocess.run([sys.executable, "-m", "bench.run", "--quick", "--out", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert (out / "benchmarks.png").read_bytes().startswith(b"\x89PNG")
+    return parse_tables((out / "benchmarks.md").read_text())
+
+
+def parse_tables(markdown: str) -> dict[str, list[dict[str, str]]]:
+    tables: dict[str, list[dict[str, str]]] = {}
+    section, header = "", None
+    for line in markdown.splitlines():
+        if line.startswith("## "):
+            section, header = line[3:], None
+        elif line.startswith("|") and not line.startswith("|---"):
+            cells = [cell.strip() for cell in line.strip("|").split("|")]
+            if header is None:
+                header = cells
+            else:
+                tables.setdefault(section, []).append(dict(zip(header, cells)))
+    return tables
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_every_case_has_a_value_for_every_init(report, case: str) -> None:
+    rows = report.get(case)
+    assert rows, f"no table for {case}"
+    for row in rows:
+        for init in INITS:
+            assert row.get(init), f"{case}: no {init} value in {row}"
+
+
+def test_targets_are_judged(report) -> None:
+    assert report["Targets"], "no target verdicts"
