@@ -10,7 +10,7 @@ APT_PACKAGES := tini dumb-init util-linux procps iproute2 prometheus
 # (make bench, and its smoke test in make test).
 APT_PACKAGES += catatonit wrk hyperfine gcc libc6-dev
 
-.PHONY: test demo bench venv system-packages clean dashboard-preview
+.PHONY: test soak demo bench venv system-packages clean dashboard-preview
 
 venv: $(VENV)/.installed
 
@@ -30,6 +30,14 @@ system-packages:
 
 test: venv system-packages
 	$(PY) -m pytest -q
+
+# The reliability scenarios at their big sizes (100,000 orphans, a minute of each HTTP abuse...):
+# about 8 minutes on 2 cores. The figures each survived are printed at the end.
+SOAK_TESTS := tests/test_fork_storm.py tests/test_signal_storm.py tests/test_pid_exhaustion.py \
+	tests/test_log_faults.py tests/test_http_abuse.py
+
+soak: venv system-packages
+	PIDONE_SOAK=1 $(PY) -m pytest -q $(SOAK_TESTS)
 
 # Takes about 15 minutes; writes docs/benchmarks.md and docs/benchmarks.png.
 bench: venv system-packages
