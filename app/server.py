@@ -18,13 +18,13 @@ log = logging.getLogger("pidone")
 STOP_TIMEOUT = 1.0
 """Seconds pidone waits for in-flight requests when it leaves; it exits with os._exit anyway."""
 
-# uvicorn's knobs, set on purpose rather than inherited (see README "HTTP API").
-LIMIT_CONCURRENCY = 256
-"""Connections plus in-flight requests; past it uvicorn answers 503 at once."""
+# uvicorn's knobs, set on purpose rather than inherited (see README "HTTP API"). The number
+# of connections is capped by app/guard.py, not by uvicorn's limit_concurrency, which answers
+# 503 to every request, probes included, once slow clients hold that many connections.
 KEEP_ALIVE_SECONDS = 5
 MAX_INCOMPLETE_EVENT_BYTES = 16 * 1024
 """Request line plus headers; a larger head gets 400 and a closed connection."""
-BACKLOG = 128
+BACKLOG = 1024
 
 
 class BindError(Exception):
@@ -75,18 +75,22 @@ class HttpServer:
         except BaseException as failure:  # SystemExit included: uvicorn exits on startup errors
             log.error("HTTP server stopped: %s: %s; the child runs on without it",
                       type(failure).__name__, failure)
+            return
+        if not self._stopping:
+            # /health cannot report its own server gone: this line is the only trace of it.
+            log.error("HTTP server stopped without being asked to; the child runs on without it")
 
     def _run_uvicorn(self, sock: socket.socket) -> None:
         import uvicorn
 
-        from app.http_protocol import TimedHeadProtocol
+        from app.guard import GuardedH11Protocol
         from app.web import build_app
 
         verbose = self.core.config.verbosity >= 2
         _route_uvicorn_logs(verbose)
         config = uvicorn.Config(
             build_app(self.core, unix_socket=self.address.unix_path is not None),
-            http=TimedHeadProtocol,
+            http=GuardedH11Protocol,
             loop="asyncio",
             lifespan="off",
             ws="none",
@@ -96,7 +100,6 @@ class HttpServer:
             proxy_headers=False,  # the peer address decides the loopback rule: never trust a header
             server_header=False,
             date_header=True,
-            limit_concurrency=LIMIT_CONCURRENCY,
             timeout_keep_alive=KEEP_ALIVE_SECONDS,
             timeout_graceful_shutdown=int(STOP_TIMEOUT),
             h11_max_incomplete_event_size=MAX_INCOMPLETE_EVENT_BYTES,

@@ -16,6 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from cgroups import make_pids_cgroup, remove_cgroup
+
 ROOT = Path(__file__).resolve().parent.parent
 WORKLOAD = [sys.executable, str(ROOT / "tests" / "workload.py")]
 PIDONE = [sys.executable, "-m", "app"]
@@ -198,6 +200,23 @@ def start_pidone(start_init) -> Iterator:
     yield start
 
 
+@pytest.fixture
+def pids_cgroup() -> Iterator[Callable[[int], Path | None]]:
+    """pids_cgroup(limit) -> a fresh cgroup whose pids.max is `limit`, None where this machine
+    offers no pids controller to make one under; removed at the end."""
+    made: list[Path] = []
+
+    def make(limit: int) -> Path | None:
+        path = make_pids_cgroup(f"pidone-test-{os.getpid()}-{len(made)}", limit)
+        if path is not None:
+            made.append(path)
+        return path
+
+    yield make
+    for path in made:
+        remove_cgroup(path)
+
+
 @pytest.fixture(params=["pidone"])
 def init(request: pytest.FixtureRequest) -> str:
     return request.param
@@ -313,57 +332,3 @@ def pytest_terminal_summary(terminalreporter) -> None:
         for line in _FIGURES:
             terminalreporter.write_line(line)
 
-
-# -- cgroups with a pids controller ---------------------------------------------------------
-
-V1_ROOT = Path("/sys/fs/cgroup/pids")
-V2_ROOT = Path("/sys/fs/cgroup")
-
-
-def pids_controller_root() -> Path:
-    """Where a child cgroup with a pids controller can be made: v1's pids hierarchy, or v2's root."""
-    if (V1_ROOT / "cgroup.procs").exists():
-        return V1_ROOT
-    controllers = V2_ROOT / "cgroup.controllers"
-    if controllers.exists() and "pids" in controllers.read_text().split():
-        subtree = V2_ROOT / "cgroup.subtree_control"
-        if "pids" not in subtree.read_text().split():
-            subtree.write_text("+pids")
-        return V2_ROOT
-    pytest.skip("no cgroup pids controller (v1 or v2) to make a child cgroup under")
-
-
-def remove_cgroup(path: Path) -> None:
-    """SIGKILL what is left in it, by PID, then remove it."""
-    deadline = time.monotonic() + 10
-    while (pids := (path / "cgroup.procs").read_text().split()) and time.monotonic() < deadline:
-        for pid in pids:
-            try:
-                os.kill(int(pid), signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        time.sleep(0.05)
-    path.rmdir()
-
-
-@pytest.fixture
-def pids_cgroup() -> Iterator[Callable[[int], Path]]:
-    """pids_cgroup(limit) -> a fresh cgroup whose pids.max is `limit`; removed at the end."""
-    made: list[Path] = []
-
-    def make(limit: int) -> Path:
-        path = pids_controller_root() / f"pidone-test-{os.getpid()}-{len(made)}"
-        path.mkdir()
-        made.append(path)
-        (path / "pids.max").write_text(str(limit))
-        return path
-
-    yield make
-    for path in made:
-        remove_cgroup(path)
-
-
-def in_cgroup(path: Path) -> list[str]:
-    """A prefix that runs the argv after it inside the cgroup: it moves itself there before
-    exec, so that everything pidone forks counts against pids.max."""
-    return ["sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"', str(path)]

@@ -8,7 +8,10 @@ import signal
 import time
 from pathlib import Path
 
-from conftest import in_cgroup, scrape, sized, workload
+import pytest
+
+from cgroups import in_cgroup
+from conftest import scrape, sized, workload
 from observe import wait_until, zombies_of
 
 PIDS_MAX = 48
@@ -20,7 +23,7 @@ def pids_current(path: Path) -> int:
 
 
 def test_pid_exhaustion_keeps_pidone_reaping_and_answering(start_pidone, pids_cgroup, survived):
-    cgroup = pids_cgroup(PIDS_MAX)
+    cgroup = pids_cgroup(PIDS_MAX) or pytest.skip("no cgroup pids controller to make a cgroup under")
     words = ["exhaust", "await=USR1", "release", "await=USR2"] * ROUNDS + ["exhaust", "exit=0"]
     # The first exhaust waits for pidone's HTTP thread: once the cgroup is full none can start.
     running = start_pidone(workload("await=HUP", *words), within=in_cgroup(cgroup))
