@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import time
 
 import pytest
 
@@ -132,3 +133,23 @@ def test_no_signal_reaches_a_newcomer_that_took_the_exited_childs_pid(start_pido
     assert running.read_report() == "strays 0"
     assert set(hammer.statuses[since_newcomer:]) == {409}
     assert hammer.statuses[0] == 200
+
+
+def test_an_api_term_during_term_delay_goes_through_at_once_and_only_once(start_pidone):
+    delay = 0.3
+    running = start_pidone(workload("trap=TERM,USR1"), "--term-delay", str(delay))
+    running.expect_report("ready")
+    running.send(signal.SIGTERM)
+    wait_for_status(running, "/readyz", 503)
+    sent_at = time.time()
+    assert running.http.post("/signal/TERM").status_code == 200
+    assert running.read_report() == "SIGTERM"
+    # Once the core loop has turned after the delay's deadline, a pending TERM would have gone.
+    beat = ("pidone_core_heartbeat_timestamp_seconds", ())
+    while scrape(running)[beat] < sent_at + delay:
+        time.sleep(0.05)
+    running.send(signal.SIGUSR1)
+    assert running.read_report() == "SIGUSR1"  # not a second, delayed SIGTERM
+    samples = scrape(running)
+    assert samples[("pidone_signals_forwarded_total", (("signal", "SIGTERM"), ("source", "http")))] == 1
+    assert ("pidone_signals_forwarded_total", (("signal", "SIGTERM"), ("source", "os"))) not in samples
