@@ -16,7 +16,7 @@ from app.config import Config
 from app.core import Core
 from app.state import ChildStatus, CoreState
 from app.web import build_app
-from conftest import PIDONE, ROOT, free_loopback_port, workload
+from conftest import PIDONE, ROOT, free_loopback_port, wait_until_live, workload
 
 HTTP_STACK = ("starlette", "uvicorn", "prometheus_client", "anyio", "h11")
 
@@ -75,6 +75,22 @@ def test_unix_socket_serves_every_route_and_its_clients_are_local(start_init, tm
         assert client.get("/health").status_code == 200
         assert client.get("/status").status_code == 200
         assert client.post("/signal/USR1").status_code == 200
+    assert running.read_report() == "SIGUSR1"
+
+
+def test_ipv6_loopback_is_local(start_init):
+    if not socket.has_ipv6 or "::1" not in subprocess.run(["ip", "-6", "addr", "show", "lo"],
+                                                         capture_output=True, text=True).stdout:
+        pytest.skip("no IPv6 loopback here")
+    with socket.socket(socket.AF_INET6) as probe:
+        probe.bind(("::1", 0))
+        port = probe.getsockname()[1]
+    running = start_init([*PIDONE, "--http", f"[::1]:{port}", *workload("trap=USR1")])
+    running.expect_report("ready")
+    running.url = f"http://[::1]:{port}"
+    running.http = httpx.Client(base_url=running.url, timeout=20)
+    wait_until_live(running)
+    assert running.http.post("/signal/USR1").status_code == 200
     assert running.read_report() == "SIGUSR1"
 
 
