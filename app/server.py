@@ -5,22 +5,26 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+from typing import TYPE_CHECKING
 
 from app.address import ListenAddress
 from app.core import Core
+
+if TYPE_CHECKING:
+    import uvicorn
 
 log = logging.getLogger("pidone")
 
 STOP_TIMEOUT = 1.0
 """Seconds pidone waits for in-flight requests when it leaves; it exits with os._exit anyway."""
 
-# uvicorn's knobs, set on purpose rather than inherited (see README "HTTP API").
-LIMIT_CONCURRENCY = 256
-"""Connections plus in-flight requests; past it uvicorn answers 503 at once."""
+# uvicorn's knobs, set on purpose rather than inherited (see README "HTTP API"). The number
+# of connections is capped by app/guard.py, not by uvicorn's limit_concurrency, which answers
+# 503 to every request, probes included, once slow clients hold that many connections.
 KEEP_ALIVE_SECONDS = 5
 MAX_INCOMPLETE_EVENT_BYTES = 16 * 1024
 """Request line plus headers; a larger head gets 400 and a closed connection."""
-BACKLOG = 128
+BACKLOG = 1024
 
 
 class BindError(Exception):
@@ -33,7 +37,7 @@ class HttpServer:
     def __init__(self, core: Core, address: ListenAddress) -> None:
         self.core = core
         self.address = address
-        self._server = None  # the uvicorn.Server, once the thread has built it
+        self._server: uvicorn.Server | None = None  # once the thread has built it
         self._stopping = False
         self._thread: threading.Thread | None = None
 
@@ -46,9 +50,15 @@ class HttpServer:
             log.error("HTTP server not started: cannot listen on %s: %s; the child runs on without it",
                       self.core.config.http, failure)
             return
-        self._thread = threading.Thread(target=self._serve, args=(sock,), name="pidone-http",
-                                        daemon=True)
-        self._thread.start()
+        thread = threading.Thread(target=self._serve, args=(sock,), name="pidone-http", daemon=True)
+        try:
+            thread.start()
+        except RuntimeError as failure:  # no task left to make: the cgroup's pids.max, ulimit -u
+            sock.close()
+            log.error("HTTP server not started: %s; the child runs on without it", failure)
+            return
+        self._thread = thread
+        log.info("HTTP API listening on %s", self.core.config.http)
 
     def stop(self) -> None:
         """Ask uvicorn to finish in-flight requests and close, waiting a bounded time."""
@@ -65,17 +75,22 @@ class HttpServer:
         except BaseException as failure:  # SystemExit included: uvicorn exits on startup errors
             log.error("HTTP server stopped: %s: %s; the child runs on without it",
                       type(failure).__name__, failure)
+            return
+        if not self._stopping:
+            # /health cannot report its own server gone: this line is the only trace of it.
+            log.error("HTTP server stopped without being asked to; the child runs on without it")
 
     def _run_uvicorn(self, sock: socket.socket) -> None:
         import uvicorn
 
+        from app.guard import GuardedH11Protocol
         from app.web import build_app
 
         verbose = self.core.config.verbosity >= 2
         _route_uvicorn_logs(verbose)
         config = uvicorn.Config(
             build_app(self.core, unix_socket=self.address.unix_path is not None),
-            http="h11",
+            http=GuardedH11Protocol,
             loop="asyncio",
             lifespan="off",
             ws="none",
@@ -85,7 +100,6 @@ class HttpServer:
             proxy_headers=False,  # the peer address decides the loopback rule: never trust a header
             server_header=False,
             date_header=True,
-            limit_concurrency=LIMIT_CONCURRENCY,
             timeout_keep_alive=KEEP_ALIVE_SECONDS,
             timeout_graceful_shutdown=int(STOP_TIMEOUT),
             h11_max_incomplete_event_size=MAX_INCOMPLETE_EVENT_BYTES,

@@ -202,7 +202,8 @@ def print_banner(base: str, mode: str, prometheus: Started | None) -> None:
         f"    curl -s -X POST {base}/signal/HUP",
     ]
     if prometheus is not None:
-        lines += [f"  Prometheus {prometheus.url}/graph?g0.expr=pidone_processes",
+        lines += [f"  Prometheus {prometheus.url}/graph?g0.expr=pidone_processes   "
+                  f"alerts: {prometheus.url}/alerts",
                   "  (its log and data live in a temporary directory, removed on exit)"]
     lines += ["Ctrl-C stops everything."]
     print("\n".join(lines), flush=True)

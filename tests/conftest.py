@@ -16,6 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from cgroups import make_pids_cgroup, remove_cgroup
+
 ROOT = Path(__file__).resolve().parent.parent
 WORKLOAD = [sys.executable, str(ROOT / "tests" / "workload.py")]
 PIDONE = [sys.executable, "-m", "app"]
@@ -198,6 +200,23 @@ def start_pidone(start_init) -> Iterator:
     yield start
 
 
+@pytest.fixture
+def pids_cgroup() -> Iterator[Callable[[int], Path | None]]:
+    """pids_cgroup(limit) -> a fresh cgroup whose pids.max is `limit`, None where this machine
+    offers no pids controller to make one under; removed at the end."""
+    made: list[Path] = []
+
+    def make(limit: int) -> Path | None:
+        path = make_pids_cgroup(f"pidone-test-{os.getpid()}-{len(made)}", limit)
+        if path is not None:
+            made.append(path)
+        return path
+
+    yield make
+    for path in made:
+        remove_cgroup(path)
+
+
 @pytest.fixture(params=["pidone"])
 def init(request: pytest.FixtureRequest) -> str:
     return request.param
@@ -312,3 +331,4 @@ def pytest_terminal_summary(terminalreporter) -> None:
         terminalreporter.section("survived")
         for line in _FIGURES:
             terminalreporter.write_line(line)
+

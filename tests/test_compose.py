@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
 
 import yaml
@@ -77,7 +77,7 @@ def bind_mounts(service: dict) -> list[tuple[str, str]]:
     return mounts
 
 
-def mounted_file(service: str, container_path: str):
+def mounted_file(service: str, container_path: str) -> Path:
     """The repository file a service sees at `container_path`, through its bind mounts."""
     wanted = PurePosixPath(container_path)
     for source, target in bind_mounts(SERVICES[service]):
@@ -104,5 +104,5 @@ def names_of_prometheus() -> set[str]:
     return {*aliases, PIDONE}
 
 
-def yaml_files(folder):
+def yaml_files(folder: Path) -> list[Path]:
     return sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")])

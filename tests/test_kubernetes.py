@@ -19,8 +19,10 @@ POD_MONITORS = [doc for doc in DOCUMENTS if doc["kind"] == "PodMonitor"]
 TOKEN_FLAG = "--token-file="
 
 
-def test_valid_by_the_kubernetes_schemas_in_strict_mode() -> None:
-    result = run_checker("kubernetes-validate", "--strict",
+@pytest.mark.parametrize("version", [[], ["--kubernetes-version", "1.30.0"]],
+                         ids=["newest", "1.30"])
+def test_valid_by_the_kubernetes_schemas_in_strict_mode(version: list[str]) -> None:
+    result = run_checker("kubernetes-validate", "--strict", *version,
                          *[str(path.relative_to(ROOT)) for path in MANIFESTS])
     assert result.returncode == 0, result.stdout + result.stderr
     # kubernetes-validate ships the built-in kinds only: the PodMonitor (a prometheus-operator

@@ -4,70 +4,18 @@ count and limit), the next round gets every PID back, and pidone leaves cleanly.
 
 from __future__ import annotations
 
-import os
 import signal
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from cgroups import in_cgroup
 from conftest import scrape, sized, workload
 from observe import wait_until, zombies_of
 
 PIDS_MAX = 48
 ROUNDS = sized(20, 500)
-V1_ROOT = Path("/sys/fs/cgroup/pids")
-V2_ROOT = Path("/sys/fs/cgroup")
-
-
-def pids_controller_root() -> Path:
-    """Where a child cgroup with a pids controller can be made: v1's pids hierarchy, or v2's root."""
-    if (V1_ROOT / "cgroup.procs").exists():
-        return V1_ROOT
-    controllers = V2_ROOT / "cgroup.controllers"
-    if controllers.exists() and "pids" in controllers.read_text().split():
-        subtree = V2_ROOT / "cgroup.subtree_control"
-        if "pids" not in subtree.read_text().split():
-            subtree.write_text("+pids")
-        return V2_ROOT
-    pytest.skip("no cgroup pids controller (v1 or v2) to make a child cgroup under")
-
-
-def remove_cgroup(path: Path) -> None:
-    """SIGKILL what is left in it, by PID, then remove it."""
-    deadline = time.monotonic() + 10
-    while (pids := (path / "cgroup.procs").read_text().split()) and time.monotonic() < deadline:
-        for pid in pids:
-            try:
-                os.kill(int(pid), signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        time.sleep(0.05)
-    path.rmdir()
-
-
-@pytest.fixture
-def pids_cgroup() -> Iterator[Callable[[int], Path]]:
-    """pids_cgroup(limit) -> a fresh cgroup whose pids.max is `limit`; removed at the end."""
-    made: list[Path] = []
-
-    def make(limit: int) -> Path:
-        path = pids_controller_root() / f"pidone-test-{os.getpid()}-{len(made)}"
-        path.mkdir()
-        made.append(path)
-        (path / "pids.max").write_text(str(limit))
-        return path
-
-    yield make
-    for path in made:
-        remove_cgroup(path)
-
-
-def in_cgroup(path: Path) -> list[str]:
-    """A prefix that runs the argv after it inside the cgroup: it moves itself there before
-    exec, so that everything pidone forks counts against pids.max."""
-    return ["sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"', str(path)]
 
 
 def pids_current(path: Path) -> int:
@@ -75,9 +23,12 @@ def pids_current(path: Path) -> int:
 
 
 def test_pid_exhaustion_keeps_pidone_reaping_and_answering(start_pidone, pids_cgroup, survived):
-    cgroup = pids_cgroup(PIDS_MAX)
+    cgroup = pids_cgroup(PIDS_MAX) or pytest.skip("no cgroup pids controller to make a cgroup under")
     words = ["exhaust", "await=USR1", "release", "await=USR2"] * ROUNDS + ["exhaust", "exit=0"]
-    running = start_pidone(workload(*words), within=in_cgroup(cgroup))
+    # The first exhaust waits for pidone's HTTP thread: once the cgroup is full none can start.
+    running = start_pidone(workload("await=HUP", *words), within=in_cgroup(cgroup))
+    running.expect_report("awaiting")
+    running.send(signal.SIGHUP)
     pidone = running.init_pid
     made_per_round = []
     slowest_health = 0.0

@@ -12,12 +12,11 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import yaml
 
+from cgroups import in_cgroup
 from conftest import ROOT, RunningInit, workload
 from prometheus_server import ALERT_RULES, JOB, PrometheusServer
 
@@ -58,45 +57,6 @@ def leaky_app() -> list[str]:
             *workload("trap=USR1,HUP", f"orphans={ORPHANS}", "exit-on=TERM")]
 
 
-@pytest.fixture
-def pids_cgroup() -> Iterator[Path | None]:
-    """A fresh pids cgroup limited to PIDS_LIMIT (v1, or v2 where the controller is delegated),
-    or None where none can be made; removed at the end."""
-    made = None
-    for parent in (Path("/sys/fs/cgroup/pids"), Path("/sys/fs/cgroup")):
-        candidate = parent / f"pidone-e2e-{os.getpid()}"
-        try:
-            candidate.mkdir()
-        except OSError:
-            continue
-        try:
-            (candidate / "pids.max").write_text(str(PIDS_LIMIT))
-        except OSError:
-            candidate.rmdir()
-            continue
-        made = candidate
-        break
-    yield made
-    if made is not None:
-        # Only the test's processes are in it: whatever is left after a failure ends by its PID.
-        deadline = time.monotonic() + 10
-        while (left := (made / "cgroup.procs").read_text().split()) and time.monotonic() < deadline:
-            for pid in left:
-                try:
-                    os.kill(int(pid), signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            time.sleep(0.05)
-        made.rmdir()
-
-
-def enter(cgroup: Path | None):
-    """A preexec_fn that moves the new process (and so all it starts) into cgroup."""
-    if cgroup is None:
-        return None
-    return lambda: (cgroup / "cgroup.procs").write_text(str(os.getpid()))
-
-
 def children_of(pid: int) -> list[int]:
     return [int(word) for word in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
 
@@ -105,9 +65,10 @@ def finite(result: list[dict]) -> bool:
     return any(math.isfinite(float(value)) for series in result for _, value in series["values"])
 
 
-def test_prometheus_sees_what_the_app_did(start_pidone, pids_cgroup: Path | None,
-                                          tmp_path: Path) -> None:
-    pidone = start_pidone(leaky_app(), "--grace", "60", preexec_fn=enter(pids_cgroup))
+def test_prometheus_sees_what_the_app_did(start_pidone, pids_cgroup, tmp_path: Path) -> None:
+    cgroup = pids_cgroup(PIDS_LIMIT)
+    pidone = start_pidone(leaky_app(), "--grace", "60",
+                          within=in_cgroup(cgroup) if cgroup else ())
     child_pid = int(pidone.expect_report("ready").split()[1])
     target = pidone.url.removeprefix("http://")
     prometheus = PrometheusServer(tmp_path, [target], interval=1.0)
@@ -133,7 +94,7 @@ def test_prometheus_sees_what_the_app_did(start_pidone, pids_cgroup: Path | None
             "pidone_signal_forward_seconds_count": USR1_SENT + 1,
             'ALERTS{alertname="PidoneZombiesAccumulating", alertstate="pending"}': 1,
         }
-        if pids_cgroup is not None:
+        if cgroup is not None:
             expected["pidone_pids_limit"] = PIDS_LIMIT
         for promql, value in expected.items():
             prometheus.wait_for(promql, value)
@@ -150,8 +111,8 @@ def test_prometheus_sees_what_the_app_did(start_pidone, pids_cgroup: Path | None
         start = end - math.ceil((end - start) / STEP) * STEP
 
         check_dashboard_queries(prometheus, target, start, end,
-                                pids_missing=pids_cgroup is None)
-        check_alert_expressions(prometheus, start, end, pids_missing=pids_cgroup is None)
+                                pids_missing=cgroup is None)
+        check_alert_expressions(prometheus, start, end, pids_missing=cgroup is None)
     finally:
         prometheus.stop()
 

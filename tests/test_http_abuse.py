@@ -1,0 +1,243 @@
+"""The HTTP side under abuse while the core works: slow, idle, half-closed, garbage, oversized and
+unauthorised clients. Through each, the child keeps running and hears nothing it was not sent,
+orphans are reaped as fast as they come, and a fresh client's /health is answered the way a
+Kubernetes liveness probe needs: within its default 1 s timeout, never 3 times in a row failing.
+"""
+
+from __future__ import annotations
+
+import random
+import resource
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import httpx
+import pytest
+
+from conftest import ROOT, RunningInit, scrape, sized, workload
+from observe import wait_until, zombies_of
+
+ABUSE_SECONDS = sized(2, 60)
+PROBE_TIMEOUT = 1.0
+"""Kubernetes' default timeoutSeconds for a probe."""
+PROBE_FAILURE_THRESHOLD = 3
+"""Kubernetes' default failureThreshold: this many failures in a row restart the container."""
+PROBE_PERIOD = 0.1
+CHURN = sized(1_000, 20_000)
+TOKEN = "s3cret-token"
+
+
+@dataclass
+class Probes:
+    """The prober's lines: latencies of the probes answered 200 in time, and every outcome."""
+
+    latencies: list[float] = field(default_factory=list)
+    outcomes: list[bool] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+    def worst_failure_run(self) -> int:
+        worst = run = 0
+        for ok in self.outcomes:
+            run = 0 if ok else run + 1
+            worst = max(worst, run)
+        return worst
+
+
+@contextmanager
+def probing(host: str, port: int) -> Iterator[Probes]:
+    """Probe /health from tests/prober.py until the block ends."""
+    prober = subprocess.Popen(
+        [sys.executable, str(ROOT / "tests" / "prober.py"), host, str(port), "/health",
+         str(PROBE_PERIOD), str(PROBE_TIMEOUT)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    probes = Probes()
+    try:
+        yield probes
+    finally:
+        prober.stdin.close()  # the prober's cue to stop
+        output = prober.stdout.read()
+        prober.wait(30)
+    for line in output.splitlines():
+        outcome, _, detail = line.partition(" ")
+        probes.outcomes.append(outcome == "ok")
+        if outcome == "ok":
+            probes.latencies.append(float(detail))
+        else:
+            probes.failures.append(detail)
+
+
+class Holder:
+    """Keeps `count` connections open, each sending `opening` once and then `drip` every second;
+    a connection the server closes is opened again, as a determined client would."""
+
+    def __init__(self, address: tuple[str, int], count: int, opening: bytes, drip: bytes = b"",
+                 half_close: bool = False) -> None:
+        self.address, self.count, self.opening, self.drip = address, count, opening, drip
+        self.half_close = half_close
+        self.reopened = 0
+
+    def open_all(self) -> list[socket.socket]:
+        """Every connection started at once (non-blocking connects), then each sends its opening."""
+        started = []
+        for _ in range(self.count):
+            sock = socket.socket()
+            sock.setblocking(False)
+            sock.connect_ex(self.address)
+            started.append(sock)
+        return [sock for sock in started if self.send_opening(sock)]
+
+    def open_one(self) -> socket.socket | None:
+        sock = socket.socket()
+        sock.setblocking(False)
+        sock.connect_ex(self.address)
+        return sock if self.send_opening(sock) else None
+
+    def send_opening(self, sock: socket.socket) -> bool:
+        sock.settimeout(5)  # waits for the connect to complete, then for the send
+        try:
+            sock.sendall(self.opening)
+            if self.half_close:
+                sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            sock.close()
+            return False
+        sock.setblocking(False)
+        return True
+
+    def run(self, done: threading.Event) -> None:
+        held = self.open_all()
+        while not done.wait(1.0):
+            for index, sock in enumerate(held):
+                if self._closed_by_server(sock):
+                    sock.close()
+                    fresh = self.open_one()
+                    if fresh is not None:
+                        held[index] = fresh
+                        self.reopened += 1
+        for sock in held:
+            sock.close()
+
+    def _closed_by_server(self, sock: socket.socket) -> bool:
+        try:
+            if sock.recv(65536) == b"":
+                return True
+        except BlockingIOError:
+            pass
+        except OSError:
+            return True
+        if self.drip and not self.half_close:
+            try:
+                sock.send(self.drip)
+            except OSError:
+                return True
+        return False
+
+
+def one_shot(address: tuple[str, int], payload: Callable[[], bytes]) -> Callable[[threading.Event], None]:
+    """Connect, send payload(), read whatever comes back, close; again and again."""
+
+    def run(done: threading.Event) -> None:
+        while not done.is_set():
+            with socket.socket() as sock:
+                sock.settimeout(2)
+                try:
+                    sock.connect(address)
+                    sock.sendall(payload())
+                    while sock.recv(65536):
+                        pass
+                except OSError:
+                    pass
+
+    return run
+
+
+def wrong_tokens(url: str) -> Callable[[threading.Event], None]:
+    def run(done: threading.Event) -> None:
+        with httpx.Client(base_url=url, timeout=5) as client:
+            while not done.is_set():
+                answer = client.post("/signal/TERM", headers={"Authorization": f"Bearer x{random.random()}"})
+                assert answer.status_code == 401
+
+    return run
+
+
+def garbage() -> bytes:
+    return random.randbytes(4096)
+
+
+def oversized() -> bytes:
+    return b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 65536 + b"\r\n\r\n"
+
+
+SLOW_HEAD = b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: "
+
+
+def abusers(kind: str, running: RunningInit) -> list[Callable[[threading.Event], None]]:
+    host, port = running.url.removeprefix("http://").split(":")
+    address = (host, int(port))
+    if kind == "slowloris":
+        return [Holder(address, 300, SLOW_HEAD, drip=b"x").run]
+    if kind == "connection-flood":
+        return [Holder(address, 1000, b"").run]
+    if kind == "half-closed":
+        return [Holder(address, 300, SLOW_HEAD, half_close=True).run]
+    if kind == "garbage":
+        return [one_shot(address, garbage) for _ in range(4)]
+    if kind == "oversized-headers":
+        return [one_shot(address, oversized) for _ in range(4)]
+    if kind == "wrong-tokens":
+        return [wrong_tokens(running.url) for _ in range(4)]
+    raise AssertionError(kind)
+
+
+@pytest.fixture(autouse=True)
+def enough_file_descriptors() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 4096:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
+
+
+@pytest.mark.parametrize("kind", ["slowloris", "connection-flood", "half-closed", "garbage",
+                                  "oversized-headers", "wrong-tokens"])
+def test_abuse_while_the_core_works(start_pidone, tmp_path, survived, kind):
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN)
+    running = start_pidone(workload("trap=TERM", f"churn={CHURN}"), "--token-file", str(token_file))
+    running.expect_report("ready")
+    host, port = running.url.removeprefix("http://").split(":")
+    done = threading.Event()
+    threads = [threading.Thread(target=abuse, args=(done,)) for abuse in abusers(kind, running)]
+    started = time.monotonic()
+    with probing(host, int(port)) as probes:
+        for thread in threads:
+            thread.start()
+        running.expect_report("churned", timeout=120)
+        churned = time.monotonic() - started
+        wait_until(lambda: zombies_of(running.init_pid) == 0, 30, "the churned orphans are reaped")
+        reaped_by = time.monotonic() - started
+        done.wait(max(0.0, ABUSE_SECONDS - (time.monotonic() - started)))
+        done.set()
+        for thread in threads:
+            thread.join(30)
+
+    assert running.proc.poll() is None, "pidone died"
+    metrics = scrape(running)
+    assert metrics[("pidone_child_running", ())] == 1
+    assert metrics[("pidone_zombies_reaped_total", ())] == CHURN + 1
+    authorised = httpx.post(f"{running.url}/signal/TERM", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert authorised.status_code == 200
+    # The first TERM the child hears is the one with the token: none of the abuse got through.
+    running.expect_report("SIGTERM")
+    worst = max(probes.latencies, default=float("nan"))
+    survived(abuse=kind, probes=len(probes.outcomes), probe_failures=probes.outcomes.count(False),
+             worst_failure_run=probes.worst_failure_run(), failures=",".join(probes.failures) or "-",
+             slowest_probe_ms=int(worst * 1000),
+             orphans=CHURN, churn_seconds=f"{churned:.2f}", reaped_seconds=f"{reaped_by:.2f}")
+    assert probes.outcomes, "no probe finished"
+    assert probes.worst_failure_run() < PROBE_FAILURE_THRESHOLD, probes.failures
