@@ -25,6 +25,8 @@ class Measurement:
     unit: str
     higher_is_better: bool = False
     chart: bool = True
+    targets: tuple[float, ...] = ()
+    """Absolute targets in the metric's unit, drawn as lines on the chart."""
     values: dict[str, list[float]] = field(default_factory=dict)
 
     def add(self, init: str, value: float) -> None:
