@@ -55,6 +55,8 @@ class CaseResult:
     """Why the case did not run, when it did not."""
     reference: str = REFERENCE
     """pidone's ratios in the table are taken to this column."""
+    load: str = ""
+    """The machine's load average (1/5/15 min) when the case started."""
 
 
 def _judge(target: str, value: float | None, limit: float, higher_is_better: bool,

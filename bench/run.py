@@ -66,9 +66,9 @@ def run_case(case: Case, bench: Bench) -> CaseResult:
     missing = [tool for tool in case.needs if shutil.which(tool) is None]
     if missing:
         return CaseResult(case.title, "", [], skipped=f"{', '.join(missing)} not installed")
-    started = time.monotonic()
+    started, load = time.monotonic(), load_average()
     print(f"bench: {case.name}...", file=sys.stderr, flush=True)
-    result = case.run(bench)
+    result = dataclasses.replace(case.run(bench), load=load)
     print(f"bench: {case.name} took {time.monotonic() - started:.1f}s", file=sys.stderr, flush=True)
     return result
 
@@ -115,6 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     started, load_before = time.monotonic(), load_average()
+    started_at = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     with tempfile.TemporaryDirectory(prefix="pidone-bench-") as scratch:
         try:
             probe = compile_probe(Path(scratch))
@@ -133,8 +134,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"bench: {error}", file=sys.stderr)
             return 1
     machine = describe_machine() + [
-        f"load average (1/5/15 min) {load_before} at the start, {load_average()} at the end; "
-        f"the run took {(time.monotonic() - started) / 60:.1f} min",
+        f"run at {started_at}, load average (1/5/15 min) {load_before} at the start, "
+        f"{load_average()} at the end; the run took {(time.monotonic() - started) / 60:.1f} min",
         f"sizes: {', '.join(f'{k}={v}' for k, v in dataclasses.asdict(sizes).items())}",
     ]
     args.out.mkdir(parents=True, exist_ok=True)
