@@ -12,8 +12,8 @@ import matplotlib
 matplotlib.use("Agg")  # no display: the harness runs headless
 import matplotlib.pyplot as plt  # noqa: E402
 
-from bench.report import column_order, format_number  # noqa: E402
-from bench.results import CaseResult  # noqa: E402
+from bench.report import column_order  # noqa: E402
+from bench.results import CaseResult, format_number  # noqa: E402
 
 COLUMNS = 3
 PIDONE_COLOUR = "#e8710a"

@@ -6,7 +6,7 @@ import statistics
 from pathlib import Path
 
 from bench.inits import PEERS
-from bench.results import CaseResult
+from bench.results import CaseResult, format_number
 
 ANALYSIS = Path(__file__).with_name("analysis.md")
 """Hand-written notes on the numbers (profiles, what was tried), appended to the report."""
@@ -18,15 +18,6 @@ def column_order(names: set[str]) -> list[str]:
     """Peers, then pidone's variants, then baselines, in a stable order."""
     known = [name for name in ORDER if name in names]
     return known + sorted(names - set(ORDER))
-
-
-def format_number(value: float) -> str:
-    magnitude = abs(value)
-    if magnitude >= 100 or value == int(value):
-        return f"{value:,.0f}"
-    if magnitude >= 10:
-        return f"{value:.1f}"
-    return f"{value:.3g}"
 
 
 def format_cell(values: list[float] | None) -> str:

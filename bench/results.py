@@ -17,6 +17,16 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
+def format_number(value: float) -> str:
+    """Three significant digits, whole numbers from 100 up (with thousands separators)."""
+    magnitude = abs(value)
+    if magnitude >= 100 or value == int(value):
+        return f"{value:,.0f}"
+    if magnitude >= 10:
+        return f"{value:.1f}"
+    return f"{value:.3g}"
+
+
 @dataclass
 class Measurement:
     """One metric of a case, for every init: a value per round."""
@@ -74,7 +84,7 @@ def _judge(target: str, value: float | None, limit: float, higher_is_better: boo
 def at_most(target: str, measurement: Measurement, init: str, limit: float) -> Verdict:
     """An absolute target on the median of `init`."""
     value = measurement.median(init)
-    shown = f"{value:.3g} {measurement.unit}".rstrip() if value is not None else ""
+    shown = f"{format_number(value)} {measurement.unit}".rstrip() if value is not None else ""
     return _judge(target, value, limit, measurement.higher_is_better, shown)
 
 
