@@ -45,10 +45,10 @@ def draw(results: list[CaseResult], path: Path) -> None:
                color=[colour(name) for name in names])
         for limit in m.targets:
             ax.axhline(limit, color=TARGET_COLOUR, linestyle="--", linewidth=0.9)
-            ax.annotate(f"target {limit:g}", (len(names) - 0.5, limit), ha="right", va="bottom",
+            ax.annotate(f"target {limit:g}", (-0.5, limit), ha="left", va="bottom",
                         fontsize=6, color=TARGET_COLOUR)
-        for x, value in enumerate(medians):
-            ax.annotate(format_number(value), (x, value), ha="center", va="bottom", fontsize=7,
+        for x, (value, top) in enumerate(zip(medians, (max(m.values[n]) for n in names))):
+            ax.annotate(format_number(value), (x, top), ha="center", va="bottom", fontsize=7,
                         xytext=(0, 2), textcoords="offset points")
         better = "higher is better" if m.higher_is_better else "lower is better"
         unit = f" ({m.unit})" if m.unit else ""
