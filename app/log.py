@@ -75,10 +75,22 @@ class BackgroundLog:
             else logging.WARNING if verbosity == 0
             else logging.ERROR
         )
-        threading.Thread(target=self._write_forever, name="pidone-log", daemon=True).start()
+        self._writing = self._start_writer()
+
+    def _start_writer(self) -> bool:
+        try:
+            threading.Thread(target=self._write_forever, name="pidone-log", daemon=True).start()
+        except RuntimeError:
+            # No task left under the cgroup's pids.max: pidone runs on, its lines wait (or drop).
+            return False
+        return True
 
     def flush(self, timeout: float = 1.0) -> None:
         """Wait up to `timeout` for queued lines to be written (a stuck stderr must not hold us)."""
+        if not self._writing:
+            self._writing = self._start_writer()  # tasks may have come back since the start
+            if not self._writing:
+                return
         deadline = time.monotonic() + timeout
         while self._lines.unfinished_tasks and time.monotonic() < deadline:
             time.sleep(0.005)

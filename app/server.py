@@ -48,7 +48,12 @@ class HttpServer:
             return
         self._thread = threading.Thread(target=self._serve, args=(sock,), name="pidone-http",
                                         daemon=True)
-        self._thread.start()
+        try:
+            self._thread.start()
+        except RuntimeError as failure:  # no task left under the cgroup's pids.max
+            sock.close()
+            log.error("HTTP server not started: cannot start its thread: %s; the child runs on "
+                      "without it", failure)
 
     def stop(self) -> None:
         """Ask uvicorn to finish in-flight requests and close, waiting a bounded time."""
