@@ -80,7 +80,6 @@ class Holder:
                  half_close: bool = False) -> None:
         self.address, self.count, self.opening, self.drip = address, count, opening, drip
         self.half_close = half_close
-        self.reopened = 0
 
     def open_all(self) -> list[socket.socket]:
         """Every connection started at once (non-blocking connects), then each sends its opening."""
@@ -119,7 +118,6 @@ class Holder:
                     fresh = self.open_one()
                     if fresh is not None:
                         held[index] = fresh
-                        self.reopened += 1
         for sock in held:
             sock.close()
 
