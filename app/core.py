@@ -61,7 +61,8 @@ class Core:
 
     def send(self, signo: int, source: str = "http") -> Delivery:
         """Deliver `signo` to the child (or its group) now; raises ChildNotRunning."""
-        delivery = self._deliver(signo, source, time.perf_counter())
+        target = self._deliver(signo, source, time.perf_counter())
+        delivery = Delivery(signo, self.state.child.pid, target)
         if self._kill_at is not None:
             # Wake the core so it sleeps no longer than the --stop-timeout deadline.
             signal.pthread_kill(self._core_thread, signal.SIGCHLD)
@@ -131,7 +132,8 @@ class Core:
             # As dumb-init: stop ourselves too, so the shell that started us sees the job stop.
             os.kill(os.getpid(), signal.SIGSTOP)
 
-    def _deliver(self, signo: int, source: str, learned_at: float) -> Delivery:
+    def _deliver(self, signo: int, source: str, learned_at: float) -> str:
+        """Signal the child or its group; return which ("group" or "child")."""
         state = self.state
         with state.lock:
             child = state.child
@@ -152,7 +154,7 @@ class Core:
             state.record_forward(signo, source, time.perf_counter() - learned_at)
         if log.isEnabledFor(logging.DEBUG):
             log.debug("forwarded %s to %s %d (%s)", signal_name(signo), target, child.pid, source)
-        return Delivery(signo, child.pid, target)
+        return target
 
     def _begin_terminating(self, signo: int) -> None:
         """Caller holds the lock: readiness ends, --stop-timeout is armed, a delayed TERM is sent now."""

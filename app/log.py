@@ -57,6 +57,16 @@ class _QueueHandler(logging.Handler):
             self.handleError(record)
 
 
+class _InPlaceHandler(logging.Handler):
+    """Writes each line at once: the fallback when no writer thread could be started."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            _write_line(self.format(record) + "\n")
+        except Exception:  # a log line must never take the core down
+            self.handleError(record)
+
+
 class BackgroundLog:
     """Log lines go to a bounded queue; one writer thread puts them on stderr.
 
@@ -64,10 +74,9 @@ class BackgroundLog:
 
     def __init__(self, verbosity: int, log_format: str) -> None:
         self._lines: queue.Queue[str] = queue.Queue(maxsize=10_000)
-        self._handler = _QueueHandler(self._lines)
-        self._handler.setFormatter(_JsonFormatter() if log_format == "json" else _TextFormatter())
+        formatter = _JsonFormatter() if log_format == "json" else _TextFormatter()
+        handler: logging.Handler = _QueueHandler(self._lines)
         logger = logging.getLogger(LOGGER_NAME)
-        logger.handlers[:] = [self._handler]
         logger.propagate = False
         logger.setLevel(
             logging.DEBUG if verbosity >= 2
@@ -75,22 +84,20 @@ class BackgroundLog:
             else logging.WARNING if verbosity == 0
             else logging.ERROR
         )
-        self._writing = self._start_writer()
-
-    def _start_writer(self) -> bool:
         try:
             threading.Thread(target=self._write_forever, name="pidone-log", daemon=True).start()
-        except RuntimeError:
-            # No task left under the cgroup's pids.max: pidone runs on, its lines wait (or drop).
-            return False
-        return True
+        except RuntimeError as failure:
+            # No task left (the cgroup's pids.max): pidone runs on, writing its lines in place.
+            handler = _InPlaceHandler()
+            handler.setFormatter(formatter)
+            logger.handlers[:] = [handler]
+            logger.warning("log writer thread not started (%s): writing log lines in place", failure)
+            return
+        handler.setFormatter(formatter)
+        logger.handlers[:] = [handler]
 
     def flush(self, timeout: float = 1.0) -> None:
         """Wait up to `timeout` for queued lines to be written (a stuck stderr must not hold us)."""
-        if not self._writing:
-            self._writing = self._start_writer()  # tasks may have come back since the start
-            if not self._writing:
-                return
         deadline = time.monotonic() + timeout
         while self._lines.unfinished_tasks and time.monotonic() < deadline:
             time.sleep(0.005)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import platform
+import signal
 from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
@@ -19,6 +20,13 @@ from prometheus_client.registry import Collector
 from app import __version__, cgroup, procfs
 from app.signals import signal_name
 from app.state import FORWARD_BUCKETS, Snapshot
+
+
+PRESET_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP,
+                  signal.SIGUSR1, signal.SIGUSR2)
+"""Signals whose counters are shown from the start at 0, so that rate() and increase() see
+their first occurrence (a series that appears at 1 hides it)."""
+SOURCES = ("os", "http")
 
 
 class CoreCollector(Collector):
@@ -53,13 +61,15 @@ class CoreCollector(Collector):
         received = CounterMetricFamily("pidone_signals_received",
                                        "Signals pidone got from the OS, SIGCHLD excluded",
                                        labels=["signal"])
-        for signo, count in sorted(snap.signals_received.items()):
+        for signo, count in sorted({**dict.fromkeys(PRESET_SIGNALS, 0),
+                                    **snap.signals_received}.items()):
             received.add_metric([signal_name(signo)], count)
         yield received
         forwarded = CounterMetricFamily("pidone_signals_forwarded",
                                         "Signals delivered to the child or its group",
                                         labels=["signal", "source"])
-        for (signo, source), count in sorted(snap.signals_forwarded.items()):
+        preset = {(signo, source): 0 for signo in PRESET_SIGNALS for source in SOURCES}
+        for (signo, source), count in sorted({**preset, **snap.signals_forwarded}.items()):
             forwarded.add_metric([signal_name(signo), source], count)
         yield forwarded
         latency = snap.forward_latency

@@ -5,9 +5,13 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+from typing import TYPE_CHECKING
 
 from app.address import ListenAddress
 from app.core import Core
+
+if TYPE_CHECKING:
+    import uvicorn
 
 log = logging.getLogger("pidone")
 
@@ -33,7 +37,7 @@ class HttpServer:
     def __init__(self, core: Core, address: ListenAddress) -> None:
         self.core = core
         self.address = address
-        self._server = None  # the uvicorn.Server, once the thread has built it
+        self._server: uvicorn.Server | None = None  # once the thread has built it
         self._stopping = False
         self._thread: threading.Thread | None = None
 
@@ -46,14 +50,15 @@ class HttpServer:
             log.error("HTTP server not started: cannot listen on %s: %s; the child runs on without it",
                       self.core.config.http, failure)
             return
-        self._thread = threading.Thread(target=self._serve, args=(sock,), name="pidone-http",
-                                        daemon=True)
+        thread = threading.Thread(target=self._serve, args=(sock,), name="pidone-http", daemon=True)
         try:
-            self._thread.start()
-        except RuntimeError as failure:  # no task left under the cgroup's pids.max
+            thread.start()
+        except RuntimeError as failure:  # no task left to make: the cgroup's pids.max, ulimit -u
             sock.close()
-            log.error("HTTP server not started: cannot start its thread: %s; the child runs on "
-                      "without it", failure)
+            log.error("HTTP server not started: %s; the child runs on without it", failure)
+            return
+        self._thread = thread
+        log.info("HTTP API listening on %s", self.core.config.http)
 
     def stop(self) -> None:
         """Ask uvicorn to finish in-flight requests and close, waiting a bounded time."""

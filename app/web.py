@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.convertors import PathConvertor, register_url_convertor
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -25,6 +26,16 @@ log = logging.getLogger("pidone")
 Handler = Callable[[Request], Awaitable[Response]]
 
 
+class AnyText(PathConvertor):
+    """Whatever follows /signal/, empty, slashed or with a newline, so that a bad name gets
+    400 "unknown signal" rather than a bare 404 (:path stops at a newline)."""
+
+    regex = r"[\s\S]*"
+
+
+register_url_convertor("any", AnyText())
+
+
 def build_app(core: Core, *, unix_socket: bool = False) -> Starlette:
     """The app over `core`; `unix_socket` says every client is local (the socket file's
     permissions chose them)."""
@@ -35,8 +46,7 @@ def build_app(core: Core, *, unix_socket: bool = False) -> Starlette:
         Route("/metrics", serve_metrics, methods=["GET", "HEAD"]),
         Route("/status", protected(serve_status), methods=["GET", "HEAD"]),
         Route("/processes", protected(serve_processes), methods=["GET", "HEAD"]),
-        # {sig:path} lets an empty or slashed name reach us for a 400, not a bare 404.
-        Route("/signal/{sig:path}", protected(send_signal), methods=["POST"]),
+        Route("/signal/{sig:any}", protected(send_signal), methods=["POST"]),
     ]
     app = Starlette(
         routes=routes,

@@ -21,12 +21,16 @@ class Sizes:
     connections: tuple[int, ...]
     load_connections: int
     """wrk's connections while signals are timed under HTTP load."""
+    load_warm_up: float
+    """Seconds of load before the first signal is timed, so wrk is at full speed."""
 
 
 FULL = Sizes(rounds=5, startup_runs=60, exec_runs=30, signals=2000, orphans=20000,
-             idle_seconds=60.0, wrk_seconds=5.0, connections=(1, 16, 64), load_connections=16)
-QUICK = Sizes(rounds=1, startup_runs=3, exec_runs=2, signals=20, orphans=200,
-              idle_seconds=0.5, wrk_seconds=1.0, connections=(1, 16), load_connections=4)
+             idle_seconds=60.0, wrk_seconds=5.0, connections=(1, 16, 64), load_connections=16,
+             load_warm_up=0.5)
+QUICK = Sizes(rounds=1, startup_runs=2, exec_runs=1, signals=20, orphans=200,
+              idle_seconds=0.5, wrk_seconds=1.0, connections=(4,), load_connections=4,
+              load_warm_up=0.1)
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,8 @@ class Bench:
     inits: tuple[Init, ...]
     """Every init to compare, peers first, then pidone's variants."""
     probe: Path
+    python: str
+    """The interpreter of every Python column (see bench/interpreter.py)."""
 
     def find(self, name: str) -> Init | None:
         return next((init for init in self.inits if init.name == name), None)

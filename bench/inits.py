@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 import socket
-import sys
 from pathlib import Path
 from dataclasses import dataclass
 
@@ -37,13 +36,13 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def pidone(http: bool) -> Init:
-    """pidone on this interpreter; with HTTP on, on a fresh loopback port."""
-    python = (sys.executable, "-m", "app")
+def pidone(python: str, http: bool) -> Init:
+    """pidone on `python`; with HTTP on, on a fresh loopback port."""
+    command = (python, "-m", "app")
     if not http:
-        return Init("pidone", (*python, "--http", "off", "--"))
+        return Init("pidone", (*command, "--http", "off", "--"))
     port = free_port()
-    return Init("pidone+http", (*python, "--http", f"127.0.0.1:{port}", "--"), port)
+    return Init("pidone+http", (*command, "--http", f"127.0.0.1:{port}", "--"), port)
 
 
 def peer(name: str) -> Init:
@@ -54,5 +53,13 @@ def installed_peers() -> list[Init]:
     return [peer(name) for name in PEERS if shutil.which(name)]
 
 
-FLOOR = Init("python3 floor", (sys.executable, str(Path(__file__).with_name("floor_init.py"))))
-"""A baseline, not an init to use: bench/floor_init.py, the least a Python PID 1 can do."""
+def floor(python: str) -> Init:
+    """A baseline, not an init to use: bench/floor_init.py, the least a Python PID 1 can do."""
+    return Init("python3 floor", (python, str(Path(__file__).with_name("floor_init.py"))))
+
+
+def prometheus_baseline(python: str) -> Init:
+    """Not an init: prometheus_client's start_http_server serving pidone's metrics."""
+    port = free_port()
+    script = str(Path(__file__).with_name("prometheus_baseline.py"))
+    return Init("prometheus_client", (python, script, str(port)), port)

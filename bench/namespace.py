@@ -15,8 +15,10 @@ from bench.inits import Init
 
 UNSHARE = ("unshare", "--pid", "--fork", "--mount-proc", "--kill-child")
 """--kill-child: when unshare dies the kernel ends the namespace, whatever the init does."""
-ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 20.0
+SETTLE_WINDOW = 0.05
+SETTLED_SHARE = 0.02
+"""An init using less than this share of a core over SETTLE_WINDOW has finished starting."""
 
 
 class BenchError(Exception):
@@ -108,8 +110,7 @@ class Namespace:
     """`argv` as PID 1 of a new PID namespace; a context manager that ends the namespace."""
 
     def __init__(self, argv: Sequence[str], *, pass_fds: Sequence[int] = ()) -> None:
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        self.proc = subprocess.Popen([*UNSHARE, *argv], pass_fds=tuple(pass_fds), env=env,
+        self.proc = subprocess.Popen([*UNSHARE, *argv], pass_fds=tuple(pass_fds),
                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
         self.init_pid = self._first_child(self.proc.pid)
 
@@ -142,6 +143,19 @@ class Namespace:
                     raise BenchError(f"{url} never answered: {error}") from None
                 time.sleep(0.02)
 
+    def settle(self) -> None:
+        """Until the init's CPU time stops moving: it has finished starting. pidone spawns its
+        child first and imports the rest after, so the child running says little."""
+        deadline = time.monotonic() + START_TIMEOUT
+        last = cpu_seconds(self.init_pid)
+        while time.monotonic() < deadline:
+            time.sleep(SETTLE_WINDOW)
+            now = cpu_seconds(self.init_pid)
+            if now - last < SETTLE_WINDOW * SETTLED_SHARE:
+                return
+            last = now
+        raise BenchError(f"{self.proc.args[len(UNSHARE)]} never settled")
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.kill()
@@ -155,12 +169,13 @@ class Namespace:
 
 
 def start_sleeping(init: Init) -> Namespace:
-    """`init` with a sleeping child, once the child runs and the init's HTTP server answers."""
+    """`init` with a sleeping child, once it has settled and its HTTP server answers."""
     namespace = Namespace([*init.argv, "sleep", "infinity"])
     try:
         namespace.child_pid()
         if init.http_port is not None:
             namespace.wait_http(init.metrics_url())
+        namespace.settle()
     except BaseException:
         namespace.stop()
         raise

@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
-from bench.inits import PEERS, REFERENCE
+from bench.inits import PEERS
 from bench.results import CaseResult
 
 ANALYSIS = Path(__file__).with_name("analysis.md")
@@ -41,13 +41,14 @@ def format_cell(values: list[float] | None) -> str:
 def case_table(result: CaseResult) -> list[str]:
     names = column_order({name for m in result.measurements for name in m.values})
     pidones = [name for name in names if name.startswith("pidone")]
-    header = ["metric", *names, *(f"{name} ÷ {REFERENCE}" for name in pidones)]
+    reference = result.reference
+    header = ["metric", *names, *(f"{name} ÷ {reference}" for name in pidones)]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for m in result.measurements:
         unit = f" ({m.unit})" if m.unit else ""
         cells = [m.metric + unit, *(format_cell(m.values.get(name)) for name in names)]
         for name in pidones:
-            value, base = m.median(name), m.median(REFERENCE)
+            value, base = m.median(name), m.median(reference)
             cells.append(f"{value / base:.2f}×" if value is not None and base else "")
         lines.append("| " + " | ".join(cells) + " |")
     return lines

@@ -5,6 +5,8 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass, field
 
+from bench.inits import REFERENCE
+
 
 def percentile(values: list[float], q: float) -> float:
     """The q-th percentile (0..100), interpolated between the closest ranks."""
@@ -49,6 +51,8 @@ class CaseResult:
     verdicts: list[Verdict] = field(default_factory=list)
     skipped: str = ""
     """Why the case did not run, when it did not."""
+    reference: str = REFERENCE
+    """pidone's ratios in the table are taken to this column."""
 
 
 def _judge(target: str, value: float | None, limit: float, higher_is_better: bool,

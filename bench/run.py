@@ -19,9 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench import chart, report
-from bench.cases import idle, memory, orphans, signals, startup
+from bench.cases import idle, memory, metrics, orphans, signals, startup
 from bench.context import FULL, QUICK, Bench
-from bench.inits import FLOOR, installed_peers, pidone
+from bench.inits import floor, installed_peers, pidone
+from bench.interpreter import deployed_python
 from bench.namespace import BenchError
 from bench.probe import compile_probe
 from bench.results import CaseResult
@@ -39,9 +40,11 @@ class Case:
 CASES = (
     Case("startup", "Start-up", startup.run, ("hyperfine",)),
     Case("signals", "Signal forwarding, idle", signals.run_idle),
+    Case("signals-load", "Signal forwarding under HTTP load", signals.run_loaded, ("wrk",)),
     Case("orphans", "Orphan storm", orphans.run),
     Case("memory", "Memory", memory.run),
     Case("idle", "Idle", idle.run),
+    Case("metrics", "/metrics throughput", metrics.run, ("wrk",)),
 )
 
 
@@ -73,7 +76,8 @@ def describe_machine() -> list[str]:
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
                 if line.startswith("model name")), platform.machine())
     facts = [f"{cpu}, {os.cpu_count()} cores, Linux {platform.release()}",
-             f"Python {platform.python_version()} ({sys.executable})"]
+             f"Python {platform.python_version()}, pidone and the Python baselines on a throwaway "
+             "venv without the editable-install finder (bench/interpreter.py)"]
     for tool in ("tini", "dumb-init", "catatonit", "hyperfine", "wrk"):
         facts.append(f"{tool}: {tool_version(tool)}")
     return facts
@@ -114,10 +118,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         except RuntimeError as error:
             print(f"bench: {error}", file=sys.stderr)
             return 2
-        inits = (*installed_peers(), pidone(http=False), FLOOR)
+        python = deployed_python(Path(scratch) / "venv")
+        inits = (*installed_peers(), pidone(python, http=False), pidone(python, http=True),
+                 floor(python))
         if args.inits:
             inits = tuple(init for init in inits if init.name in args.inits.split(","))
-        bench = Bench(sizes, inits, probe)
+        bench = Bench(sizes, inits, probe, python)
         try:
             results = [run_case(case, bench) for case in CASES if case.name in wanted]
         except BenchError as error:

@@ -331,3 +331,4 @@ def pytest_terminal_summary(terminalreporter) -> None:
         terminalreporter.section("survived")
         for line in _FIGURES:
             terminalreporter.write_line(line)
+

@@ -10,8 +10,9 @@ import pytest
 
 from conftest import ROOT
 
-CASES = ("Start-up", "Signal forwarding, idle", "Orphan storm", "Memory", "Idle")
-INITS = ("tini", "dumb-init", "catatonit", "pidone")
+CASES = ("Start-up", "Signal forwarding, idle", "Signal forwarding under HTTP load", "Orphan storm",
+         "Memory", "Idle")
+INITS = ("tini", "dumb-init", "catatonit", "pidone", "pidone+http", "python3 floor")
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +48,11 @@ def test_every_case_has_a_value_for_every_init(report, case: str) -> None:
     for row in rows:
         for init in INITS:
             assert row.get(init), f"{case}: no {init} value in {row}"
+
+
+def test_metrics_throughput_compares_pidone_with_prometheus_client(report) -> None:
+    for row in report["/metrics throughput"]:
+        assert row.get("pidone+http") and row.get("prometheus_client"), row
 
 
 def test_targets_are_judged(report) -> None:

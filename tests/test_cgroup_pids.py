@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import time
+import signal
 from pathlib import Path
 
 import pytest
 
 from app.cgroup import PidsUsage, read_pids_usage
-from conftest import scrape, workload
-
-V1_PIDS = Path("/sys/fs/cgroup/pids")
-
+from cgroups import in_cgroup
+from conftest import init_command, scrape, workload
 
 def layout(root: Path, self_cgroup: str, files: dict[str, str]) -> tuple[str, str]:
     for relative, text in files.items():
@@ -52,27 +49,41 @@ def test_no_proc_self_cgroup_means_no_usage(tmp_path):
     assert read_pids_usage(str(tmp_path), str(tmp_path / "absent")) is None
 
 
-@pytest.fixture
-def pids_cgroup() -> Path:
-    """A v1 pids cgroup of our own with pids.max 300, removed once its processes are gone
-    (request it before start_pidone, so that pidone is stopped first)."""
-    if not (V1_PIDS / "cgroup.procs").exists() or os.geteuid() != 0:
-        pytest.skip("needs root and a cgroup v1 pids hierarchy")
-    group = V1_PIDS / f"pidone-test-{os.getpid()}"
-    group.mkdir()
-    (group / "pids.max").write_text("300")
-    yield group
-    deadline = time.monotonic() + 20
-    while (group / "cgroup.procs").read_text().strip() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    group.rmdir()
-
-
-def test_metrics_show_the_pids_controller_of_pidones_cgroup(pids_cgroup, start_pidone):
-    running = start_pidone(workload("trap=USR1"))
+def test_metrics_show_the_pids_controller_of_pidones_cgroup(start_pidone, pids_cgroup):
+    cgroup = pids_cgroup(300) or pytest.skip("no cgroup pids controller to make a cgroup under")
+    running = start_pidone(workload("trap=USR1"), within=in_cgroup(cgroup))
     running.expect_report("ready")
-    assert ("pidone_pids_current", ()) not in scrape(running)  # the root of the hierarchy has none
-    (pids_cgroup / "cgroup.procs").write_text(str(running.init_pid))
     samples = scrape(running)
     assert samples[("pidone_pids_limit", ())] == 300
-    assert samples[("pidone_pids_current", ())] == int((pids_cgroup / "pids.current").read_text())
+    assert samples[("pidone_pids_current", ())] == int((cgroup / "pids.current").read_text())
+
+
+def test_without_a_task_for_its_thread_the_http_side_gives_up_in_one_line(start_pidone, pids_cgroup):
+    # pidone, the child and pidone's log writer (unshare stays outside): the HTTP thread is a fourth.
+    running = start_pidone(workload("trap=USR1", "exit-on=USR2"), within=in_cgroup(pids_cgroup(3) or pytest.skip("no pids controller")),
+                           wait=False)
+    running.expect_report("ready")
+    running.send(signal.SIGUSR1)
+    assert running.read_report() == "SIGUSR1"
+    running.send(signal.SIGUSR2)
+    assert running.read_report() == "SIGUSR2"
+    assert running.wait() == 0
+    lines = [line for line in running.stderr.splitlines() if "HTTP" in line]
+    assert lines == ["pidone[1]: error: HTTP server not started: can't start new thread; "
+                     "the child runs on without it"], running.stderr
+
+
+def test_without_a_task_for_its_log_writer_pidone_logs_in_place(start_init, pids_cgroup):
+    # pidone and the child fill pids.max: the log writer thread cannot start.
+    cgroup = pids_cgroup(2) or pytest.skip("no pids controller")
+    running = start_init([*in_cgroup(cgroup), *init_command("pidone"), "-v",
+                          *workload("trap=USR1", "exit-on=USR2")])
+    running.expect_report("ready")
+    running.send(signal.SIGUSR1)
+    assert running.read_report() == "SIGUSR1"
+    running.send(signal.SIGUSR2)
+    assert running.read_report() == "SIGUSR2"
+    assert running.wait() == 0
+    assert "Traceback" not in running.stderr
+    assert "log writer thread not started" in running.stderr
+    assert "exiting with status 0" in running.stderr

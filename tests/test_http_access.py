@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from app.access import LOOPBACK_ONLY, TOKEN_REQUIRED, check_access, is_loopback
+from app.access import LOOPBACK_ONLY, NO_BROWSERS, TOKEN_REQUIRED, check_access, is_loopback
 from conftest import PIDONE, wait_until_live, workload
 
 TOKEN = "s3cret-token-Zq9"
@@ -21,10 +21,12 @@ PROTECTED = [("POST", "/signal/USR1"), ("GET", "/status"), ("GET", "/processes")
 OPEN = [("GET", "/health"), ("GET", "/livez"), ("GET", "/readyz"), ("GET", "/metrics")]
 
 
-def scope(client: tuple[str, int] | None, authorization: str | None = None) -> dict:
-    headers = [(b"host", b"x")]
-    if authorization is not None:
-        headers.append((b"authorization", authorization.encode("latin-1")))
+def scope(client: tuple[str, int] | None, authorization: str | None = None, *,
+          host: str | None = "127.0.0.1:10101", origin: str | None = None) -> dict:
+    headers = []
+    for name, value in ((b"host", host), (b"authorization", authorization), (b"origin", origin)):
+        if value is not None:
+            headers.append((name, value.encode("latin-1")))
     return {"type": "http", "client": client, "headers": headers}
 
 
@@ -52,6 +54,31 @@ def test_forwarded_headers_do_not_make_a_remote_client_local():
     spoofed = scope(("198.51.100.2", 1))
     spoofed["headers"] += [(b"x-forwarded-for", b"127.0.0.1"), (b"x-real-ip", b"127.0.0.1")]
     assert check_access(spoofed, None, unix_socket=False) == LOOPBACK_ONLY
+
+
+@pytest.mark.parametrize("host, allowed", [
+    ("127.0.0.1:10101", True), ("localhost:10101", True), ("LOCALHOST", True), ("[::1]:10101", True),
+    ("app.localhost:1", True), ("127.0.0.2", True), (None, True),
+    ("evil.example:10101", False), ("198.51.100.2:10101", False), ("", False), ("[::2]:1", False),
+])
+def test_without_token_a_foreign_host_header_is_refused(host, allowed):
+    """DNS rebinding: a page's name that resolves to 127.0.0.1 still says its name in Host."""
+    expected = None if allowed else NO_BROWSERS
+    assert check_access(scope(("127.0.0.1", 1), host=host), None, unix_socket=False) == expected
+
+
+def test_without_token_a_browsers_cross_site_request_is_refused():
+    request = scope(("127.0.0.1", 1), origin="https://evil.example")
+    assert check_access(request, None, unix_socket=False) == NO_BROWSERS
+    assert check_access(scope(("127.0.0.1", 1), f"Bearer {TOKEN}", origin="https://evil.example"),
+                        TOKEN, unix_socket=False) is None  # a page cannot know the token
+
+
+def test_a_token_beyond_ascii_matches_its_utf8_bytes():
+    token = "tök€n"
+    sent = f"Bearer {token}".encode().decode("latin-1")  # how the ASGI scope carries it
+    assert check_access(scope(("198.51.100.2", 1), sent), token, unix_socket=False) is None
+    assert check_access(scope(("198.51.100.2", 1), "Bearer tok?n"), token, unix_socket=False) == TOKEN_REQUIRED
 
 
 def test_unix_socket_clients_are_local():
@@ -208,6 +235,8 @@ def test_without_token_only_loopback_clients_may_call_protected_routes(start_ini
         assert request_inside(netns, method, f"http://127.0.0.1:10101{path}") == 200, path
     for method, path in OPEN:
         assert running.http.request(method, path).status_code == 200, path
+    browser = {"Origin": "http://evil.example", "Host": "evil.example:10101"}
+    assert request_inside(netns, "POST", "http://127.0.0.1:10101/signal/USR1", browser) == 403
     assert running.read_report() == "SIGUSR1"  # the loopback request only
 
 

@@ -16,7 +16,7 @@ from app.config import Config
 from app.core import Core
 from app.state import ChildStatus, CoreState
 from app.web import build_app
-from conftest import PIDONE, ROOT, free_loopback_port, workload
+from conftest import PIDONE, ROOT, free_loopback_port, wait_until_live, workload
 
 HTTP_STACK = ("starlette", "uvicorn", "prometheus_client", "anyio", "h11")
 
@@ -78,6 +78,22 @@ def test_unix_socket_serves_every_route_and_its_clients_are_local(start_init, tm
     assert running.read_report() == "SIGUSR1"
 
 
+def test_ipv6_loopback_is_local(start_init):
+    if not socket.has_ipv6 or "::1" not in subprocess.run(["ip", "-6", "addr", "show", "lo"],
+                                                         capture_output=True, text=True).stdout:
+        pytest.skip("no IPv6 loopback here")
+    with socket.socket(socket.AF_INET6) as probe:
+        probe.bind(("::1", 0))
+        port = probe.getsockname()[1]
+    running = start_init([*PIDONE, "--http", f"[::1]:{port}", *workload("trap=USR1")])
+    running.expect_report("ready")
+    running.url = f"http://[::1]:{port}"
+    running.http = httpx.Client(base_url=running.url, timeout=20)
+    wait_until_live(running)
+    assert running.http.post("/signal/USR1").status_code == 200
+    assert running.read_report() == "SIGUSR1"
+
+
 def test_short_lived_child_with_http_on_exits_with_its_status(start_init):
     running = start_init([*PIDONE, "--http", f"127.0.0.1:{free_loopback_port()}", "sh", "-c", "exit 5"])
     assert running.wait() == 5
@@ -100,7 +116,11 @@ def raw_exchange(url: str, payload: bytes, timeout: float = 10.0) -> bytes:
     """Send raw bytes, return whatever comes back before the server closes or goes quiet."""
     host, port = url.removeprefix("http://").rsplit(":", 1)
     with socket.create_connection((host, int(port)), timeout=timeout) as conn:
-        conn.sendall(payload)
+        try:
+            conn.sendall(payload)
+            conn.shutdown(socket.SHUT_WR)  # no more requests: the server may close after answering
+        except OSError:
+            pass  # it closed on us mid-send (EPIPE, ECONNRESET, ENOTCONN): an answer too
         received = b""
         try:
             while chunk := conn.recv(65536):
@@ -128,6 +148,12 @@ def test_garbage_gets_no_5xx_and_the_server_lives_on(start_pidone, payload):
     assert running.http.get("/livez").json()["status"] == "ok"
 
 
+def test_pipelined_requests_are_all_answered(start_pidone):
+    running = start_pidone(workload())
+    head = b"GET /livez HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    assert raw_exchange(running.url, head * 3).count(b"HTTP/1.1 200 OK") == 3
+
+
 def test_an_oversized_request_head_is_refused(start_pidone):
     running = start_pidone(workload())
     answer = raw_exchange(running.url, b"GET /health HTTP/1.1\r\nX-Big: " + b"a" * 1_000_000)
@@ -153,6 +179,15 @@ def test_routing_errors_are_json(start_pidone, method, path, status):
     assert answer.status_code == status
     assert answer.headers["content-type"] == "application/json"
     assert set(answer.json()) == {"error"}
+
+
+def test_minus_vv_turns_the_access_log_on(start_pidone):
+    running = start_pidone(workload("exit-on=USR1"), "-vv")
+    running.expect_report("ready")
+    assert running.http.get("/livez").status_code == 200
+    running.http.post("/signal/USR1")
+    assert running.wait() == 0
+    assert '"GET /livez HTTP/1.1" 200' in running.stderr
 
 
 def test_no_server_header_and_no_access_log(start_pidone):

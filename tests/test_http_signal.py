@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import time
 
 import pytest
 
@@ -22,7 +23,8 @@ SPELLINGS = [
     ("RTMAX-2", "SIGRTMAX-2", f"SIGRTMIN+{signal.SIGRTMAX - 2 - RT}"),
     ("abrt", "SIGABRT", "SIGABRT"),
 ]
-UNKNOWN = ["FOO", "999", "-1", "0", "", "SIG", "RTMIN+99", "TERM%20KILL", "15.0", "%00"]
+UNKNOWN = ["FOO", "999", "-1", "0", "", "SIG", "RTMIN+99", "TERM%20KILL", "15.0", "%00", "TE%0ARM",
+           "a/b", "%2F"]
 
 
 def test_every_spelling_reaches_the_child(start_pidone):
@@ -49,15 +51,18 @@ def test_http_signals_are_counted_with_source_http(start_pidone):
     assert running.read_report() == "SIGHUP"
     samples = scrape(running)
     forwarded = {labels: value for (name, labels), value in samples.items()
-                 if name == "pidone_signals_forwarded_total"}
+                 if name == "pidone_signals_forwarded_total" and value}
     assert forwarded == {
         (("signal", "SIGUSR1"), ("source", "http")): 3,
         (("signal", "SIGUSR2"), ("source", "os")): 2,
         (("signal", "SIGHUP"), ("source", "http")): 1,
     }
     received = {labels: value for (name, labels), value in samples.items()
-                if name == "pidone_signals_received_total"}
+                if name == "pidone_signals_received_total" and value}
     assert received == {(("signal", "SIGUSR2"),): 2}
+    # The usual signals are there from the start, at 0, so that rate() sees their first one.
+    assert samples[("pidone_signals_received_total", (("signal", "SIGTERM"),))] == 0
+    assert samples[("pidone_signals_forwarded_total", (("signal", "SIGTERM"), ("source", "os")))] == 0
     assert samples[("pidone_signal_forward_seconds_count", ())] == 6
 
 
@@ -131,3 +136,23 @@ def test_no_signal_reaches_a_newcomer_that_took_the_exited_childs_pid(start_pido
     assert running.read_report() == "strays 0"
     assert set(hammer.statuses[since_newcomer:]) == {409}
     assert hammer.statuses[0] == 200
+
+
+def test_an_api_term_during_term_delay_goes_through_at_once_and_only_once(start_pidone):
+    delay = 0.3
+    running = start_pidone(workload("trap=TERM,USR1"), "--term-delay", str(delay))
+    running.expect_report("ready")
+    running.send(signal.SIGTERM)
+    wait_for_status(running, "/readyz", 503)
+    sent_at = time.time()
+    assert running.http.post("/signal/TERM").status_code == 200
+    assert running.read_report() == "SIGTERM"
+    # Once the core loop has turned after the delay's deadline, a pending TERM would have gone.
+    beat = ("pidone_core_heartbeat_timestamp_seconds", ())
+    while scrape(running)[beat] < sent_at + delay:
+        time.sleep(0.05)
+    running.send(signal.SIGUSR1)
+    assert running.read_report() == "SIGUSR1"  # not a second, delayed SIGTERM
+    samples = scrape(running)
+    assert samples[("pidone_signals_forwarded_total", (("signal", "SIGTERM"), ("source", "http")))] == 1
+    assert samples[("pidone_signals_forwarded_total", (("signal", "SIGTERM"), ("source", "os")))] == 0

@@ -24,14 +24,12 @@ def pids_current(path: Path) -> int:
 
 def test_pid_exhaustion_keeps_pidone_reaping_and_answering(start_pidone, pids_cgroup, survived):
     cgroup = pids_cgroup(PIDS_MAX) or pytest.skip("no cgroup pids controller to make a cgroup under")
-    # The first round waits for the HTTP side to be up (the next test is about a start in an
-    # exhausted cgroup).
-    words = ["await=USR2", *["exhaust", "await=USR1", "release", "await=USR2"] * ROUNDS,
-             "exhaust", "exit=0"]
-    running = start_pidone(workload(*words), within=in_cgroup(cgroup))
-    pidone = running.init_pid
+    words = ["exhaust", "await=USR1", "release", "await=USR2"] * ROUNDS + ["exhaust", "exit=0"]
+    # The first exhaust waits for pidone's HTTP thread: once the cgroup is full none can start.
+    running = start_pidone(workload("await=HUP", *words), within=in_cgroup(cgroup))
     running.expect_report("awaiting")
-    running.send(signal.SIGUSR2)
+    running.send(signal.SIGHUP)
+    pidone = running.init_pid
     made_per_round = []
     slowest_health = 0.0
     started = time.monotonic()
@@ -77,4 +75,4 @@ def test_no_task_left_for_pidones_threads(start_pidone, pids_cgroup, pids_max, n
     running.send(signal.SIGUSR2)
     assert running.read_report() == "SIGUSR2"
     assert running.wait() == 0
-    assert "error: HTTP server not started: cannot start its thread" in running.stderr
+    assert "error: HTTP server not started: can't start new thread" in running.stderr

@@ -9,7 +9,6 @@ from bench.context import Bench
 from bench.namespace import cpu_seconds, start_sleeping
 from bench.results import CaseResult, Measurement, at_most
 
-SETTLE_SECONDS = 1.0
 LIMIT_PERCENT = 0.1
 
 
@@ -19,7 +18,6 @@ def run(bench: Bench) -> CaseResult:
     with contextlib.ExitStack() as stack:
         # All at once: idle inits do not disturb each other, and one window serves every init.
         running = {init.name: stack.enter_context(start_sleeping(init)) for init in bench.inits}
-        time.sleep(SETTLE_SECONDS)
         before = {name: cpu_seconds(ns.init_pid) for name, ns in running.items()}
         time.sleep(window)
         for name, namespace in running.items():
@@ -30,5 +28,5 @@ def run(bench: Bench) -> CaseResult:
     return CaseResult(
         "Idle",
         f"every init at once, each with `sleep infinity` as its child; PID 1's schedstat CPU "
-        f"time over one {window:g} s window, {SETTLE_SECONDS:g} s after start-up.",
+        f"time over one {window:g} s window, once every init has settled.",
         [cpu], verdicts)

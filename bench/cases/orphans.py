@@ -37,7 +37,10 @@ def storm(init: Init, bench: Bench) -> Storm:
             str(bench.sizes.orphans)]
     try:
         with Namespace(argv, pass_fds=(reports.write_fd, go_read)) as namespace:
-            namespace.child_pid()  # the init is up and has started the probe
+            namespace.child_pid()
+            if init.http_port is not None:
+                namespace.wait_http(init.metrics_url())
+            namespace.settle()
             init_pid = namespace.init_pid
             cpu_before = cpu_seconds(init_pid)
             os.write(go_write, b"g")

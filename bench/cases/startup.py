@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import shlex
 import subprocess
-import sys
 import tempfile
 
 from bench.context import Bench
@@ -17,16 +16,18 @@ PYTHON_BASELINE = "python3 -c pass"
 NO_INIT = "no init"
 PIDONE_TO_PYTHON = 2.0
 EXEC_TO_EXEC_MS = 15.0
+WARM_UP_RUNS = 3
 
 
 def run(bench: Bench) -> CaseResult:
     total = Measurement("whole process, `INIT -- /bin/true`", "ms")
     exec_to_exec = Measurement("exec of the init → exec of the child", "ms")
     commands = {init.name: [*init.argv, "/bin/true"] for init in bench.inits}
-    commands[PYTHON_BASELINE] = [sys.executable, "-c", "pass"]
+    commands[PYTHON_BASELINE] = [bench.python, "-c", "pass"]
     commands[NO_INIT] = ["/bin/true"]
+    warm_up = WARM_UP_RUNS if bench.sizes.startup_runs >= 10 else 0  # a smoke run has no time
     for _ in range(bench.sizes.rounds):
-        for name, seconds in time_whole(commands, bench.sizes.startup_runs).items():
+        for name, seconds in time_whole(commands, bench.sizes.startup_runs, warm_up).items():
             total.add(name, seconds * 1e3)
         for init in bench.inits:
             samples = [time_exec_to_exec(init.argv, str(bench.probe))
@@ -44,19 +45,19 @@ def run(bench: Bench) -> CaseResult:
             ]
     return CaseResult(
         "Start-up",
-        f"hyperfine, {bench.sizes.startup_runs} runs per round after 3 warm-ups, each command "
-        f"under `{' '.join(UNSHARE)}`; `{PYTHON_BASELINE}` on pidone's interpreter and `{NO_INIT}` "
-        "(unshare alone) are baselines too. "
+        f"hyperfine, {bench.sizes.startup_runs} runs per round after {warm_up} warm-ups, "
+        f"each command under `{' '.join(UNSHARE)}`; `{PYTHON_BASELINE}` on pidone's interpreter "
+        f"and `{NO_INIT}` (unshare alone) are baselines too. "
         f"Exec to exec: median of {bench.sizes.exec_runs} runs per round, CLOCK_MONOTONIC "
         "stamped by the probe before it execs the init and when it starts as the child.",
         [total, exec_to_exec], verdicts)
 
 
-def time_whole(commands: dict[str, list[str]], runs: int) -> dict[str, float]:
+def time_whole(commands: dict[str, list[str]], runs: int, warm_up: int) -> dict[str, float]:
     """Median seconds per command, from one hyperfine call (commands interleaved in one run)."""
     with tempfile.NamedTemporaryFile(suffix=".json") as export:
-        argv = ["hyperfine", "--style", "none", "-N", "--warmup", "3", "--runs", str(runs),
-                "--export-json", export.name]
+        argv = ["hyperfine", "--style", "none", "-N", "--warmup", str(warm_up),
+                "--runs", str(runs), "--export-json", export.name]
         for name, command in commands.items():
             argv += ["--command-name", name, shlex.join([*UNSHARE, *command])]
         done = subprocess.run(argv, capture_output=True, text=True)
