@@ -7,13 +7,16 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from typing import TYPE_CHECKING, NamedTuple
 
-from app import procfs
 from app.config import Config
 from app.signals import JOB_CONTROL, TERMINATING, WAITED, signal_name
 from app.state import ChildStatus, CoreState, Phase, Snapshot
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from app.procfs import ProcessInfo
 
 log = logging.getLogger("pidone")
 
@@ -27,8 +30,7 @@ class ChildNotRunning(Exception):
     """A signal was asked for but the child has already exited."""
 
 
-@dataclass(frozen=True)
-class Delivery:
+class Delivery(NamedTuple):
     signo: int
     pid: int
     target: str
@@ -43,13 +45,15 @@ def exit_status(wait_status: int) -> tuple[int, int | None]:
     return code, None
 
 
-@dataclass
 class Watch:
     """A side-car the loop asks, about once a second, whether it still answers."""
 
-    name: str
-    answering: Callable[[], bool]
-    answered: bool = True
+    __slots__ = ("name", "answering", "answered")
+
+    def __init__(self, name: str, answering: Callable[[], bool]) -> None:
+        self.name = name
+        self.answering = answering
+        self.answered = True
 
 
 class Core:
@@ -270,9 +274,11 @@ class Core:
             except ProcessLookupError:
                 pass
 
-    def _descendants(self) -> list[procfs.ProcessInfo]:
+    def _descendants(self) -> list[ProcessInfo]:
         if os.getpid() == 1 or not self.state.is_subreaper:
             return []  # as PID 1 every process is ours to reap; otherwise orphans are not ours
+        from app import procfs  # only a subreaper reads /proc here: PID 1 need not import it
+
         return procfs.descendants(os.getpid(), procfs.read_processes())
 
     def _reap_until(self, deadline: float) -> bool:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 FORWARD_BUCKETS: tuple[float, ...] = (
     0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
@@ -20,8 +20,11 @@ class Phase:
     EXITED = "exited"            # pidone is about to exit
 
 
-@dataclass(frozen=True)
-class ChildStatus:
+# NamedTuples and a plain class rather than dataclasses: those would import `inspect` (with
+# dis, ast and tokenize) into every pidone, about 2 MiB of RSS, as app.config says too.
+
+
+class ChildStatus(NamedTuple):
     argv: tuple[str, ...]
     pid: int
     start_time: float
@@ -31,8 +34,7 @@ class ChildStatus:
     exit_signal: int | None = None
 
 
-@dataclass(frozen=True)
-class Histogram:
+class Histogram(NamedTuple):
     """Cumulative bucket counts in Prometheus' shape, upper bounds from FORWARD_BUCKETS."""
 
     bucket_counts: tuple[int, ...]
@@ -40,8 +42,7 @@ class Histogram:
     sum_seconds: float
 
 
-@dataclass(frozen=True)
-class Snapshot:
+class Snapshot(NamedTuple):
     """One consistent view of the core, taken under its lock."""
 
     child: ChildStatus
@@ -57,23 +58,23 @@ class Snapshot:
     warnings: tuple[str, ...]
 
 
-@dataclass
 class CoreState:
     """Mutable state, written by the core thread and by forwards from HTTP, under `lock`."""
 
-    child: ChildStatus
-    is_pid1: bool
-    is_subreaper: bool
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    phase: str = Phase.RUNNING
-    heartbeat: float = 0.0
-    zombies_reaped: int = 0
-    signals_received: dict[int, int] = field(default_factory=dict)
-    signals_forwarded: dict[tuple[int, str], int] = field(default_factory=dict)
-    latency_counts: list[int] = field(default_factory=lambda: [0] * len(FORWARD_BUCKETS))
-    latency_total: int = 0
-    latency_sum: float = 0.0
-    warnings: list[str] = field(default_factory=list)
+    def __init__(self, child: ChildStatus, is_pid1: bool, is_subreaper: bool) -> None:
+        self.child = child
+        self.is_pid1 = is_pid1
+        self.is_subreaper = is_subreaper
+        self.lock = threading.Lock()
+        self.phase: str = Phase.RUNNING
+        self.heartbeat = 0.0
+        self.zombies_reaped = 0
+        self.signals_received: dict[int, int] = {}
+        self.signals_forwarded: dict[tuple[int, str], int] = {}
+        self.latency_counts = [0] * len(FORWARD_BUCKETS)
+        self.latency_total = 0
+        self.latency_sum = 0.0
+        self.warnings: list[str] = []
 
     def record_forward(self, signo: int, source: str, seconds: float) -> None:
         """Count one delivered signal; the caller holds the lock."""

@@ -12,13 +12,14 @@ import matplotlib
 matplotlib.use("Agg")  # no display: the harness runs headless
 import matplotlib.pyplot as plt  # noqa: E402
 
-from bench.report import column_order  # noqa: E402
+from bench.report import column_order, format_number  # noqa: E402
 from bench.results import CaseResult  # noqa: E402
 
 COLUMNS = 3
 PIDONE_COLOUR = "#e8710a"
 PEER_COLOUR = "#5f7fa6"
 BASELINE_COLOUR = "#b8b8b8"
+TARGET_COLOUR = "#c0392b"
 
 
 def colour(name: str) -> str:
@@ -42,8 +43,12 @@ def draw(results: list[CaseResult], path: Path) -> None:
         high = [max(m.values[name]) - med for med, name in zip(medians, names)]
         ax.bar(names, medians, yerr=[low, high], capsize=3,
                color=[colour(name) for name in names])
+        for limit in m.targets:
+            ax.axhline(limit, color=TARGET_COLOUR, linestyle="--", linewidth=0.9)
+            ax.annotate(f"target {limit:g}", (len(names) - 0.5, limit), ha="right", va="bottom",
+                        fontsize=6, color=TARGET_COLOUR)
         for x, value in enumerate(medians):
-            ax.annotate(f"{value:.3g}", (x, value), ha="center", va="bottom", fontsize=7,
+            ax.annotate(format_number(value), (x, value), ha="center", va="bottom", fontsize=7,
                         xytext=(0, 2), textcoords="offset points")
         better = "higher is better" if m.higher_is_better else "lower is better"
         unit = f" ({m.unit})" if m.unit else ""

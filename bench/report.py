@@ -76,6 +76,8 @@ def render(results: list[CaseResult], machine: list[str], chart_name: str) -> st
             lines += [f"Not measured: {result.skipped}."]
             continue
         lines += [result.how, "", *case_table(result)]
+        if result.load:
+            lines += ["", f"Load average (1/5/15 min) when this case started: {result.load}."]
     if ANALYSIS.exists():
         lines += ["", ANALYSIS.read_text().strip()]
     return "\n".join(lines) + "\n"

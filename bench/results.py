@@ -25,6 +25,8 @@ class Measurement:
     unit: str
     higher_is_better: bool = False
     chart: bool = True
+    targets: tuple[float, ...] = ()
+    """Absolute targets in the metric's unit, drawn as lines on the chart."""
     values: dict[str, list[float]] = field(default_factory=dict)
 
     def add(self, init: str, value: float) -> None:
@@ -53,6 +55,8 @@ class CaseResult:
     """Why the case did not run, when it did not."""
     reference: str = REFERENCE
     """pidone's ratios in the table are taken to this column."""
+    load: str = ""
+    """The machine's load average (1/5/15 min) when the case started."""
 
 
 def _judge(target: str, value: float | None, limit: float, higher_is_better: bool,

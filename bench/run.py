@@ -1,6 +1,7 @@
 """`make bench`: run every case for every init and write docs/benchmarks.md and .png.
 
-    python -m bench.run [--quick] [--out DIR] [--cases NAME,...] [--rounds N] [--idle-seconds S]
+    python -m bench.run [--quick] [--out DIR] [--cases NAME,...] [--inits NAME,...] [--rounds N]
+                        [--signals N] [--orphans N] [--idle-seconds S]
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--inits", help="only these inits (comma-separated names)")
     parser.add_argument("--signals", type=int, help="signals per round")
     parser.add_argument("--orphans", type=int, help="orphans per storm")
-    parser.add_argument("--rounds", type=int, help="rounds per case (default: by size)")
+    parser.add_argument("--rounds", type=int, help="rounds of every case (default: by size)")
     parser.add_argument("--idle-seconds", type=float, help="the idle case's window")
     return parser.parse_args(argv)
 
@@ -65,9 +66,9 @@ def run_case(case: Case, bench: Bench) -> CaseResult:
     missing = [tool for tool in case.needs if shutil.which(tool) is None]
     if missing:
         return CaseResult(case.title, "", [], skipped=f"{', '.join(missing)} not installed")
-    started = time.monotonic()
+    started, load = time.monotonic(), load_average()
     print(f"bench: {case.name}...", file=sys.stderr, flush=True)
-    result = case.run(bench)
+    result = dataclasses.replace(case.run(bench), load=load)
     print(f"bench: {case.name} took {time.monotonic() - started:.1f}s", file=sys.stderr, flush=True)
     return result
 
@@ -99,7 +100,9 @@ def load_average() -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     sizes = QUICK if args.quick else FULL
-    for name in ("rounds", "idle_seconds", "signals", "orphans"):
+    if args.rounds:
+        sizes = dataclasses.replace(sizes, rounds=args.rounds, long_rounds=args.rounds)
+    for name in ("idle_seconds", "signals", "orphans"):
         if getattr(args, name):
             sizes = dataclasses.replace(sizes, **{name: getattr(args, name)})
     wanted = set(args.cases.split(","))
@@ -112,6 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     started, load_before = time.monotonic(), load_average()
+    started_at = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     with tempfile.TemporaryDirectory(prefix="pidone-bench-") as scratch:
         try:
             probe = compile_probe(Path(scratch))
@@ -130,8 +134,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"bench: {error}", file=sys.stderr)
             return 1
     machine = describe_machine() + [
-        f"load average (1/5/15 min) {load_before} at the start, {load_average()} at the end; "
-        f"the run took {(time.monotonic() - started) / 60:.1f} min",
+        f"run at {started_at}, load average (1/5/15 min) {load_before} at the start, "
+        f"{load_average()} at the end; the run took {(time.monotonic() - started) / 60:.1f} min",
         f"sizes: {', '.join(f'{k}={v}' for k, v in dataclasses.asdict(sizes).items())}",
     ]
     args.out.mkdir(parents=True, exist_ok=True)

@@ -14,7 +14,7 @@ LIMIT_PERCENT = 0.1
 
 def run(bench: Bench) -> CaseResult:
     window = bench.sizes.idle_seconds
-    cpu = Measurement(f"CPU over {window:g} s", "% of a core")
+    cpu = Measurement(f"CPU over {window:g} s", "% of a core", targets=(LIMIT_PERCENT,))
     with contextlib.ExitStack() as stack:
         # All at once: idle inits do not disturb each other, and one window serves every init.
         running = {init.name: stack.enter_context(start_sleeping(init)) for init in bench.inits}

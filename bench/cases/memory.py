@@ -10,7 +10,7 @@ LIMITS_MIB = {"pidone": 12.0, "pidone+http": 35.0}
 
 
 def run(bench: Bench) -> CaseResult:
-    rss = Measurement("RSS", "MiB")
+    rss = Measurement("RSS", "MiB", targets=tuple(LIMITS_MIB.values()))
     for _ in range(bench.sizes.rounds):
         for init in bench.inits:
             with start_sleeping(init) as namespace:

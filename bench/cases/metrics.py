@@ -20,7 +20,7 @@ def run(bench: Bench) -> CaseResult:
     p99s = {c: Measurement(f"p99 latency, {c} connection{'s' * (c > 1)}", "ms", chart=False)
             for c in bench.sizes.connections}
     errors: dict[str, int] = {}
-    for _ in range(bench.sizes.rounds):
+    for _ in range(bench.sizes.long_rounds):
         for server in servers:
             with start_sleeping(server):
                 for connections in bench.sizes.connections:

@@ -66,10 +66,10 @@ def storm(init: Init, bench: Bench) -> Storm:
 
 def run(bench: Bench) -> CaseResult:
     make = Measurement(f"time to make {bench.sizes.orphans:,} orphans", "s")
-    peak = Measurement("peak zombies (sampled)", "")
-    clear = Measurement("last orphan's exit → no zombie left", "ms")
+    peak = Measurement("peak zombies (sampled)", "", targets=(PEAK_ZOMBIES,))
+    clear = Measurement("last orphan's exit → no zombie left", "ms", targets=(LEFT_AFTER_MS,))
     cpu = Measurement("init CPU", "s")
-    for _ in range(bench.sizes.rounds):
+    for _ in range(bench.sizes.long_rounds):
         for init in bench.inits:
             result = storm(init, bench)
             make.add(init.name, result.make_seconds)

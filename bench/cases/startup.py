@@ -21,7 +21,8 @@ WARM_UP_RUNS = 3
 
 def run(bench: Bench) -> CaseResult:
     total = Measurement("whole process, `INIT -- /bin/true`", "ms")
-    exec_to_exec = Measurement("exec of the init → exec of the child", "ms")
+    exec_to_exec = Measurement("exec of the init → exec of the child", "ms",
+                               targets=(EXEC_TO_EXEC_MS,))
     commands = {init.name: [*init.argv, "/bin/true"] for init in bench.inits}
     commands[PYTHON_BASELINE] = [bench.python, "-c", "pass"]
     commands[NO_INIT] = ["/bin/true"]
