@@ -217,11 +217,6 @@ def pids_cgroup() -> Iterator[Callable[[int], Path | None]]:
         remove_cgroup(path)
 
 
-@pytest.fixture(params=["pidone"])
-def init(request: pytest.FixtureRequest) -> str:
-    return request.param
-
-
 def round_trip_then_exit(running: RunningInit) -> None:
     """For a workload with trap=USR1 and exit-on=USR2: a signal reaches it, another ends it
     with status 0 — pidone forwards and leaves as it should."""
