@@ -14,6 +14,8 @@ from app.signals import JOB_CONTROL, TERMINATING, WAITED, signal_name
 from app.state import ChildStatus, CoreState, Phase, Snapshot
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from app.procfs import ProcessInfo
 
 log = logging.getLogger("pidone")
@@ -43,6 +45,17 @@ def exit_status(wait_status: int) -> tuple[int, int | None]:
     return code, None
 
 
+class Watch:
+    """A side-car the loop asks, about once a second, whether it still answers."""
+
+    __slots__ = ("name", "answering", "answered")
+
+    def __init__(self, name: str, answering: Callable[[], bool]) -> None:
+        self.name = name
+        self.answering = answering
+        self.answered = True
+
+
 class Core:
     """Owns waitpid and the child's signals; the HTTP side calls only `snapshot` and `send`."""
 
@@ -54,6 +67,8 @@ class Core:
         self._kill_at: float | None = None
         self._has_children = True
         self._core_thread = threading.get_ident()
+        self._watches: list[Watch] = []
+        self._next_watch = 0.0
 
     # -- the narrow interface for the HTTP side -------------------------------------------
 
@@ -68,6 +83,11 @@ class Core:
             # Wake the core so it sleeps no longer than the --stop-timeout deadline.
             signal.pthread_kill(self._core_thread, signal.SIGCHLD)
         return delivery
+
+    def watch(self, name: str, answering: Callable[[], bool]) -> None:
+        """Have the loop ask `answering()` about once a second, and log loudly when it turns
+        false (and when it turns true again): /health cannot report its own server gone."""
+        self._watches.append(Watch(name, answering))
 
     # -- the loop -------------------------------------------------------------------------
 
@@ -84,6 +104,8 @@ class Core:
                     self.on_signal(info.si_signo, time.perf_counter())
             if self._pending_term_at is not None or self._kill_at is not None:
                 self._on_deadlines()
+            if self._watches and state.heartbeat >= self._next_watch:
+                self._check_watches()
 
     def reap(self) -> None:
         """Drain waitpid(-1, WNOHANG): the child's exit is recorded under the lock, so no
@@ -165,6 +187,19 @@ class Core:
             self._pending_term_at = None
         if self.config.stop_timeout is not None and self._kill_at is None:
             self._kill_at = time.monotonic() + self.config.stop_timeout
+
+    def _check_watches(self) -> None:
+        self._next_watch = self.state.heartbeat + HEARTBEAT_INTERVAL
+        for watch in self._watches:
+            answering = watch.answering()
+            if answering == watch.answered:
+                continue
+            watch.answered = answering
+            if answering:
+                log.warning("%s answers again", watch.name)
+            else:
+                log.error("%s does not answer: its thread ended or is stuck; the child runs on",
+                          watch.name)
 
     def _sleep_seconds(self) -> float:
         if self._pending_term_at is None and self._kill_at is None:

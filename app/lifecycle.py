@@ -81,7 +81,8 @@ def start_http_side(core: Core) -> HttpServer | None:
     from app.server import HttpServer
 
     http = HttpServer(core, address)
-    http.start()
+    if http.start():
+        core.watch("HTTP server (/health, /metrics, /signal)", http.answering)
     return http
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+import time
 from typing import TYPE_CHECKING
 
 from app.address import ListenAddress
@@ -15,6 +16,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("pidone")
 
+STALL_AFTER = 5.0
+"""Seconds without a turn of the server's event loop before the core's watch calls it stuck;
+uvicorn reports a turn every second or two (its callback_notify)."""
 STOP_TIMEOUT = 1.0
 """Seconds pidone waits for in-flight requests when it leaves; it exits with os._exit anyway."""
 
@@ -40,25 +44,40 @@ class HttpServer:
         self._server: uvicorn.Server | None = None  # once the thread has built it
         self._stopping = False
         self._thread: threading.Thread | None = None
+        self._last_turn = time.monotonic()
 
-    def start(self) -> None:
+    def start(self) -> bool:
         """Bind here, so that a bind failure is reported whatever happens next; import uvicorn
-        and serve in the thread, so that the core loop starts without waiting for them."""
+        and serve in the thread, so that the core loop starts without waiting for them.
+        True when the thread runs; False (and one line on stderr) when not."""
         try:
             sock = listen(self.address)
         except BindError as failure:
             log.error("HTTP server not started: cannot listen on %s: %s; the child runs on without it",
                       self.core.config.http, failure)
-            return
+            return False
         thread = threading.Thread(target=self._serve, args=(sock,), name="pidone-http", daemon=True)
         try:
             thread.start()
         except RuntimeError as failure:  # no task left to make: the cgroup's pids.max, ulimit -u
             sock.close()
             log.error("HTTP server not started: %s; the child runs on without it", failure)
-            return
+            return False
         self._thread = thread
         log.info("HTTP API listening on %s", self.core.config.http)
+        return True
+
+    def answering(self) -> bool:
+        """For the core's watch: the thread lives and, once uvicorn serves, its event loop
+        turns (a stuck loop answers nobody, /health included)."""
+        if self._thread is None or not self._thread.is_alive():
+            return False
+        if self._server is None or not self._server.started:
+            return True  # still importing and starting up
+        return time.monotonic() - self._last_turn < STALL_AFTER
+
+    async def _note_turn(self) -> None:
+        self._last_turn = time.monotonic()
 
     def stop(self) -> None:
         """Ask uvicorn to finish in-flight requests and close, waiting a bounded time."""
@@ -104,11 +123,14 @@ class HttpServer:
             timeout_graceful_shutdown=int(STOP_TIMEOUT),
             h11_max_incomplete_event_size=MAX_INCOMPLETE_EVENT_BYTES,
             backlog=BACKLOG,
+            callback_notify=self._note_turn,
+            timeout_notify=1,
         )
         server = uvicorn.Server(config)
         self._server = server
         if self._stopping:
             return
+        self._last_turn = time.monotonic()  # the imports may have taken longer than STALL_AFTER
         server.run(sockets=[sock])
 
 

@@ -217,9 +217,14 @@ def pids_cgroup() -> Iterator[Callable[[int], Path | None]]:
         remove_cgroup(path)
 
 
-@pytest.fixture(params=["pidone"])
-def init(request: pytest.FixtureRequest) -> str:
-    return request.param
+def round_trip_then_exit(running: RunningInit) -> None:
+    """For a workload with trap=USR1 and exit-on=USR2: a signal reaches it, another ends it
+    with status 0 — pidone forwards and leaves as it should."""
+    running.send(signal.SIGUSR1)
+    assert running.read_report() == "SIGUSR1"
+    running.send(signal.SIGUSR2)
+    assert running.read_report() == "SIGUSR2"
+    assert running.wait() == 0
 
 
 def workload(*words: str) -> list[str]:

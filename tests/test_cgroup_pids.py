@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import signal
 from pathlib import Path
 
 import pytest
 
 from app.cgroup import PidsUsage, read_pids_usage
 from cgroups import in_cgroup
-from conftest import init_command, scrape, workload
+from conftest import scrape, workload
 
 def layout(root: Path, self_cgroup: str, files: dict[str, str]) -> tuple[str, str]:
     for relative, text in files.items():
@@ -57,33 +56,3 @@ def test_metrics_show_the_pids_controller_of_pidones_cgroup(start_pidone, pids_c
     assert samples[("pidone_pids_limit", ())] == 300
     assert samples[("pidone_pids_current", ())] == int((cgroup / "pids.current").read_text())
 
-
-def test_without_a_task_for_its_thread_the_http_side_gives_up_in_one_line(start_pidone, pids_cgroup):
-    # pidone, the child and pidone's log writer (unshare stays outside): the HTTP thread is a fourth.
-    running = start_pidone(workload("trap=USR1", "exit-on=USR2"), within=in_cgroup(pids_cgroup(3) or pytest.skip("no pids controller")),
-                           wait=False)
-    running.expect_report("ready")
-    running.send(signal.SIGUSR1)
-    assert running.read_report() == "SIGUSR1"
-    running.send(signal.SIGUSR2)
-    assert running.read_report() == "SIGUSR2"
-    assert running.wait() == 0
-    lines = [line for line in running.stderr.splitlines() if "HTTP" in line]
-    assert lines == ["pidone[1]: error: HTTP server not started: can't start new thread; "
-                     "the child runs on without it"], running.stderr
-
-
-def test_without_a_task_for_its_log_writer_pidone_logs_in_place(start_init, pids_cgroup):
-    # pidone and the child fill pids.max: the log writer thread cannot start.
-    cgroup = pids_cgroup(2) or pytest.skip("no pids controller")
-    running = start_init([*in_cgroup(cgroup), *init_command("pidone"), "-v",
-                          *workload("trap=USR1", "exit-on=USR2")])
-    running.expect_report("ready")
-    running.send(signal.SIGUSR1)
-    assert running.read_report() == "SIGUSR1"
-    running.send(signal.SIGUSR2)
-    assert running.read_report() == "SIGUSR2"
-    assert running.wait() == 0
-    assert "Traceback" not in running.stderr
-    assert "log writer thread not started" in running.stderr
-    assert "exiting with status 0" in running.stderr

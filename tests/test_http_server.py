@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import signal
 import socket
 import subprocess
 import sys
@@ -16,7 +15,7 @@ from app.config import Config
 from app.core import Core
 from app.state import ChildStatus, CoreState
 from app.web import build_app
-from conftest import PIDONE, ROOT, free_loopback_port, wait_until_live, workload
+from conftest import PIDONE, ROOT, free_loopback_port, round_trip_then_exit, wait_until_live, workload
 
 HTTP_STACK = ("starlette", "uvicorn", "prometheus_client", "anyio", "h11")
 
@@ -32,11 +31,7 @@ def test_port_taken_one_line_and_the_child_runs_on(start_init):
         port = squatter.getsockname()[1]
         running = start_init([*PIDONE, "--http", f"127.0.0.1:{port}", *workload("trap=USR1", "exit-on=USR2")])
         running.expect_report("ready")
-        running.send(signal.SIGUSR1)
-        assert running.read_report() == "SIGUSR1"
-        running.send(signal.SIGUSR2)
-        assert running.read_report() == "SIGUSR2"
-        assert running.wait() == 0
+        round_trip_then_exit(running)
     lines = http_lines(running.stderr)
     assert lines == [f"pidone[1]: error: HTTP server not started: cannot listen on 127.0.0.1:{port}: "
                      "Address already in use; the child runs on without it"]

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from cgroups import in_cgroup
-from conftest import scrape, sized, workload
+from conftest import round_trip_then_exit, scrape, sized, workload
 from observe import wait_until, zombies_of
 
 PIDS_MAX = 48
@@ -61,3 +61,17 @@ def test_pid_exhaustion_keeps_pidone_reaping_and_answering(start_pidone, pids_cg
     survived(pids_max=PIDS_MAX, rounds=ROUNDS, sleepers_per_round=made_per_round[0],
              reaped=sum(made_per_round), lost=0, slowest_health_ms=int(slowest_health * 1000),
              seconds=f"{seconds:.1f}")
+
+
+@pytest.mark.parametrize("pids_max, no_thread_for", [(3, "the HTTP server"), (2, "the log writer and the HTTP server")])
+def test_no_task_left_for_pidones_threads(start_pidone, pids_cgroup, pids_max, no_thread_for):
+    # pidone and its child take the first two tasks, the log writer the third if it may:
+    # a thread pidone cannot start must cost it that thread only, never the child.
+    cgroup = pids_cgroup(pids_max) or pytest.skip("no cgroup pids controller to make a cgroup under")
+    running = start_pidone(workload("trap=USR1", "exit-on=USR2"), within=in_cgroup(cgroup), wait=False)
+    running.expect_report("ready")
+    round_trip_then_exit(running)
+    assert "Traceback" not in running.stderr
+    assert "error: HTTP server not started: can't start new thread" in running.stderr
+    if pids_max == 2:
+        assert "log writer thread not started" in running.stderr

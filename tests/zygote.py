@@ -12,7 +12,10 @@ import json
 import os
 import sys
 
-import app.lifecycle  # noqa: F401  main() imports it late, pidone's start-up order; here once
+# What pidone imports late, once its child runs; imported here once, not again in every fork.
+import app.core  # noqa: F401
+import app.lifecycle  # noqa: F401
+import app.log  # noqa: F401
 from app.cli import main
 
 CLONE_NEWPID = 0x20000000
