@@ -12,7 +12,7 @@ from app.address import ListenAddress
 from app.core import Core
 
 if TYPE_CHECKING:
-    import uvicorn
+    from app.quiet_server import QuietServer
 
 log = logging.getLogger("pidone")
 
@@ -41,7 +41,7 @@ class HttpServer:
     def __init__(self, core: Core, address: ListenAddress) -> None:
         self.core = core
         self.address = address
-        self._server: uvicorn.Server | None = None  # once the thread has built it
+        self._server: QuietServer | None = None  # once the thread has built it
         self._stopping = False
         self._thread: threading.Thread | None = None
         self._last_turn = time.monotonic()
@@ -85,7 +85,7 @@ class HttpServer:
         server = self._server
         if server is None or not server.started:
             return  # still importing or failed: nothing to close, os._exit ends the thread
-        server.should_exit = True
+        server.stop()
         self._thread.join(STOP_TIMEOUT + 0.5)
 
     def _serve(self, sock: socket.socket) -> None:
@@ -103,6 +103,7 @@ class HttpServer:
         import uvicorn
 
         from app.guard import GuardedH11Protocol
+        from app.quiet_server import QuietServer
         from app.web import build_app
 
         verbose = self.core.config.verbosity >= 2
@@ -126,7 +127,7 @@ class HttpServer:
             callback_notify=self._note_turn,
             timeout_notify=1,
         )
-        server = uvicorn.Server(config)
+        server = QuietServer(config)
         self._server = server
         if self._stopping:
             return
