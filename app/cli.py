@@ -6,13 +6,15 @@ import getopt
 import math
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import TypeVar
 
 from app import __version__
 from app.config import DEFAULT_GRACE, DEFAULT_HTTP, Config
-from app.signals import SignalNameError, parse_rewrite, parse_signal
+from app.signals import parse_rewrite, parse_signal
 
 USAGE_EXIT = 2
+T = TypeVar("T")
 
 HELP = f"""\
 usage: pidone [OPTIONS] [--] COMMAND [ARG...]
@@ -104,9 +106,9 @@ def parse_config(args: Sequence[str], env: Mapping[str, str]) -> Config:
         elif flag in ("-s", "--subreaper"):
             given["subreaper"] = True
         elif flag in ("-p", "--pdeathsig"):
-            given["pdeathsig"] = _signal_option(flag, value)
+            given["pdeathsig"] = _parsed(flag, parse_signal, value)
         elif flag in ("-r", "--rewrite"):
-            source, target = _rewrite_option(flag, value)
+            source, target = _parsed(flag, parse_rewrite, value)
             rewrites[source] = target
         elif flag in ("-e", "--remap-exit"):
             remaps.add(_exit_code_option(flag, value))
@@ -187,17 +189,11 @@ def _token_value(origin: str, text: str) -> str:
     return token
 
 
-def _signal_option(flag: str, value: str) -> int:
+def _parsed(flag: str, parse: Callable[[str], T], value: str) -> T:
+    """`parse(value)`, its ValueError (SignalNameError, AddressError) as a usage error."""
     try:
-        return parse_signal(value)
-    except SignalNameError as error:
-        raise UsageError(f"{flag}: {error}") from None
-
-
-def _rewrite_option(flag: str, value: str) -> tuple[int, int]:
-    try:
-        return parse_rewrite(value)
-    except SignalNameError as error:
+        return parse(value)
+    except ValueError as error:
         raise UsageError(f"{flag}: {error}") from None
 
 
@@ -223,12 +219,9 @@ def _seconds_option(flag: str, value: str) -> float:
 
 
 def _http_option(flag: str, value: str) -> str:
-    from app.address import AddressError, parse_address
+    from app.address import parse_address
 
-    try:
-        parse_address(value)
-    except AddressError as error:
-        raise UsageError(f"{flag}: {error}") from None
+    _parsed(flag, parse_address, value)
     return value
 
 

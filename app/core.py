@@ -136,7 +136,7 @@ class Core:
         """One signal from the OS: count it, apply --term-delay and -r, forward it."""
         state = self.state
         with state.lock:
-            state.signals_received[signo] = state.signals_received.get(signo, 0) + 1
+            state.count_received(signo)
             if signo == signal.SIGTERM and self.config.term_delay > 0 and self._pending_term_at is None \
                     and state.phase == Phase.RUNNING:
                 state.phase = Phase.TERMINATING
@@ -164,16 +164,7 @@ class Core:
                 raise ChildNotRunning(f"the child (pid {child.pid}) has exited")
             if signo in TERMINATING:
                 self._begin_terminating(signo)
-            try:
-                if self._target_group:
-                    os.killpg(child.pid, signo)
-                else:
-                    os.kill(child.pid, signo)
-                target = "group" if self._target_group else "child"
-            except ProcessLookupError:
-                # The child moved to another group of its own; it is still ours to signal.
-                os.kill(child.pid, signo)
-                target = "child"
+            target = self._signal_child(signo)
             state.record_forward(signo, source, time.perf_counter() - learned_at)
         if log.isEnabledFor(logging.DEBUG):
             log.debug("forwarded %s to %s %d (%s)", signal_name(signo), target, child.pid, source)
@@ -221,17 +212,20 @@ class Core:
                 if self.state.child.running:
                     log.warning("child still running %.3gs after a stop signal: sending SIGKILL",
                                 self.config.stop_timeout)
-                    self._kill_child_now()
+                    self._signal_child(signal.SIGKILL)
 
-    def _kill_child_now(self) -> None:
+    def _signal_child(self, signo: int) -> str:
+        """Caller holds the lock and knows the child is unreaped (its PID cannot be recycled):
+        signal its group, or with -c the child alone; return which ("group" or "child")."""
         pid = self.state.child.pid
-        try:
-            if self._target_group:
-                os.killpg(pid, signal.SIGKILL)
-            else:
-                os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            os.kill(pid, signal.SIGKILL)
+        if self._target_group:
+            try:
+                os.killpg(pid, signo)
+                return "group"
+            except ProcessLookupError:
+                pass  # the child moved to another group of its own; it is still ours to signal
+        os.kill(pid, signo)
+        return "child"
 
     def _record_child_exit(self, wait_status: int) -> None:
         code, killed_by = exit_status(wait_status)
@@ -294,5 +288,4 @@ class Core:
             self.state.heartbeat = time.time()
             if info is not None and info.si_signo != signal.SIGCHLD:
                 with self.state.lock:
-                    received = self.state.signals_received
-                    received[info.si_signo] = received.get(info.si_signo, 0) + 1
+                    self.state.count_received(info.si_signo)

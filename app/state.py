@@ -76,6 +76,10 @@ class CoreState:
         self.latency_sum = 0.0
         self.warnings: list[str] = []
 
+    def count_received(self, signo: int) -> None:
+        """Count one signal from the OS; the caller holds the lock."""
+        self.signals_received[signo] = self.signals_received.get(signo, 0) + 1
+
     def record_forward(self, signo: int, source: str, seconds: float) -> None:
         """Count one delivered signal; the caller holds the lock."""
         key = (signo, source)
