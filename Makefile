@@ -14,9 +14,9 @@ APT_PACKAGES += catatonit wrk hyperfine gcc libc6-dev
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test]'
 	touch $@
 
 # Debian packages the tests and benchmarks use (the peers to compare against, unshare, ps,
