@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import getopt
-import math
 import os
+import stat
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import TypeVar
 
 from app import __version__
-from app.config import DEFAULT_GRACE, DEFAULT_HTTP, Config
+from app.config import DEFAULT_GRACE, DEFAULT_HTTP, DEFAULT_HTTP_MODE, Config
+from app.excerpt import excerpt
+from app.numbers import is_whole_number, parse_seconds
 from app.signals import parse_rewrite, parse_signal
 
 USAGE_EXIT = 2
+MAX_TOKEN_FILE_BYTES = 4096
+"""A token is a word, not a document: a larger file is a mistake (or /dev/zero), refused."""
 T = TypeVar("T")
 
 HELP = f"""\
@@ -35,6 +39,7 @@ options:
   -w, --warn-on-reap        log a warning for each orphan zombie reaped
       --http ADDR           HOST:PORT, [V6]:PORT, :PORT, unix:/path or off
                             (default {DEFAULT_HTTP})
+      --http-mode MODE      permissions of a unix: socket, in octal (default {DEFAULT_HTTP_MODE:o})
       --token-file PATH     bearer token required by /signal, /status, /processes
       --grace SECONDS       after the child exits: SIGTERM the rest, wait, SIGKILL
                             (default {DEFAULT_GRACE:g})
@@ -51,7 +56,7 @@ honoured too. A flag on the command line wins over its variable.
 _SHORT = "+cgsp:r:e:vwhV"
 _LONG = [
     "single-child", "subreaper", "pdeathsig=", "rewrite=", "remap-exit=", "verbose",
-    "warn-on-reap", "http=", "token-file=", "grace=", "term-delay=", "stop-timeout=",
+    "warn-on-reap", "http=", "http-mode=", "token-file=", "grace=", "term-delay=", "stop-timeout=",
     "log-format=", "help", "version",
 ]
 
@@ -118,6 +123,8 @@ def parse_config(args: Sequence[str], env: Mapping[str, str]) -> Config:
             given["warn_on_reap"] = True
         elif flag == "--http":
             given["http"] = _http_option(flag, value)
+        elif flag == "--http-mode":
+            given["http_mode"] = _mode_option(flag, value)
         elif flag == "--token-file":
             given["token"] = read_token_file(value)
         elif flag == "--grace":
@@ -155,6 +162,8 @@ def _from_environment(env: Mapping[str, str], given: Mapping[str, object]) -> di
             raise UsageError(f"PIDONE_LOG_LEVEL: {error}") from None
     if "PIDONE_HTTP" in env and "http" not in given:
         found["http"] = _http_option("PIDONE_HTTP", env["PIDONE_HTTP"])
+    if "PIDONE_HTTP_MODE" in env and "http_mode" not in given:
+        found["http_mode"] = _mode_option("PIDONE_HTTP_MODE", env["PIDONE_HTTP_MODE"])
     if "token" not in given:
         if "PIDONE_TOKEN_FILE" in env:
             found["token"] = read_token_file(env["PIDONE_TOKEN_FILE"])
@@ -170,14 +179,39 @@ def _from_environment(env: Mapping[str, str], given: Mapping[str, object]) -> di
 
 
 def read_token_file(path: str) -> str:
-    """The bearer token from a file (surrounding whitespace stripped); it must not be empty."""
+    """The bearer token from a regular file of a few KiB at most (surrounding whitespace
+    stripped); it must not be empty. Opened non-blocking, so that a FIFO without a writer
+    cannot hang pidone before its child starts, and read no further than the limit."""
     try:
-        with open(path, encoding="utf-8") as token_file:
-            text = token_file.read()
-    except (OSError, UnicodeDecodeError) as error:
-        reason = getattr(error, "strerror", None) or "not valid UTF-8"
-        raise UsageError(f"cannot read token file {path!r}: {reason}") from None
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+    except OSError as error:
+        raise UsageError(f"cannot read token file {path!r}: {error.strerror}") from None
+    try:
+        kind = os.fstat(fd).st_mode
+        if not stat.S_ISREG(kind):
+            raise UsageError(f"token file {path!r} is {_file_kind(kind)}, not a regular file")
+        content = os.read(fd, MAX_TOKEN_FILE_BYTES + 1)
+    except OSError as error:
+        raise UsageError(f"cannot read token file {path!r}: {error.strerror}") from None
+    finally:
+        os.close(fd)
+    if len(content) > MAX_TOKEN_FILE_BYTES:
+        raise UsageError(f"token file {path!r} is larger than {MAX_TOKEN_FILE_BYTES} bytes: "
+                         "a token is one word")
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UsageError(f"cannot read token file {path!r}: not valid UTF-8") from None
     return _token_value(f"token file {path!r}", text)
+
+
+def _file_kind(mode: int) -> str:
+    for test, kind in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return kind
+    return "not a regular file"
 
 
 def _token_value(origin: str, text: str) -> str:
@@ -198,24 +232,22 @@ def _parsed(flag: str, parse: Callable[[str], T], value: str) -> T:
 
 
 def _exit_code_option(flag: str, value: str) -> int:
-    if not _is_small_number(value.strip(), 3) or not 0 <= int(value) <= 255:
-        raise UsageError(f"{flag}: exit code must be a whole number from 0 to 255, not {value!r}")
+    if not is_whole_number(value, 3) or not 0 <= int(value) <= 255:
+        raise UsageError(f"{flag}: exit code must be a whole number from 0 to 255, not {excerpt(value)!r}")
     return int(value)
 
 
-def _is_small_number(text: str, max_digits: int) -> bool:
-    """ASCII digits only, and few: str.isdigit() admits "³", which int() rejects."""
-    return 0 < len(text) <= max_digits and text.isascii() and text.isdigit()
-
-
 def _seconds_option(flag: str, value: str) -> float:
-    try:
-        seconds = float(value)
-    except ValueError:
-        raise UsageError(f"{flag}: expected a number of seconds, not {value!r}") from None
-    if not math.isfinite(seconds) or seconds < 0:
-        raise UsageError(f"{flag}: seconds must be zero or more, not {value!r}")
-    return seconds
+    """Zero or more, in plain ASCII decimals: a sign, an exponent, "inf" or "nan" is refused."""
+    return _parsed(flag, parse_seconds, value)
+
+
+def _mode_option(flag: str, value: str) -> int:
+    """Permission bits in octal, as chmod takes them: 600, 0660; nothing beyond 777."""
+    if not is_whole_number(value, 4) or any(digit in "89" for digit in value) \
+            or int(value, 8) > 0o777:
+        raise UsageError(f"{flag}: expected permissions in octal such as 600 or 660, not {excerpt(value)!r}")
+    return int(value, 8)
 
 
 def _http_option(flag: str, value: str) -> str:
@@ -227,5 +259,5 @@ def _http_option(flag: str, value: str) -> str:
 
 def _log_format_option(flag: str, value: str) -> str:
     if value not in ("text", "json"):
-        raise UsageError(f"{flag}: log format must be text or json, not {value!r}")
+        raise UsageError(f"{flag}: log format must be text or json, not {excerpt(value)!r}")
     return value

@@ -10,6 +10,8 @@ DEFAULT_PORT = 10101
 """Outside Prometheus' 9100-9999 exporter range (all allocated) and the usual app ports."""
 
 DEFAULT_HTTP = f":{DEFAULT_PORT}"
+DEFAULT_HTTP_MODE = 0o600
+"""A unix socket's permissions: only pidone's user may connect, and so signal the child."""
 DEFAULT_GRACE = 3.0
 """Seconds, as s6-overlay's S6_KILL_GRACETIME; pidone leaves at once when nothing is left."""
 
@@ -27,6 +29,7 @@ class Config(NamedTuple):
     verbosity: int = 0
     warn_on_reap: bool = False
     http: str = DEFAULT_HTTP
+    http_mode: int = DEFAULT_HTTP_MODE
     token: str | None = None
     grace: float = DEFAULT_GRACE
     term_delay: float = 0.0
@@ -53,6 +56,7 @@ class Config(NamedTuple):
             "verbosity": self.verbosity,
             "warn_on_reap": self.warn_on_reap,
             "http": self.http,
+            "http_mode": f"{self.http_mode:o}",
             "token_configured": self.token is not None,
             "grace_seconds": self.grace,
             "term_delay_seconds": self.term_delay,

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import signal
 
+from app.excerpt import excerpt
+from app.numbers import is_whole_number
+
 SIGRTMIN = signal.SIGRTMIN
 SIGRTMAX = signal.SIGRTMAX
 
@@ -55,14 +58,18 @@ def signal_name(signo: int) -> str:
 
 
 def parse_signal(text: str) -> int:
-    """Read TERM, SIGTERM, term, 15, RTMIN+3 or SIGRTMAX-2 as a signal number."""
-    spec = text.strip().upper()
+    """Read TERM, SIGTERM, term, 15, RTMIN+3 or SIGRTMAX-2 as a signal number: ASCII only, so
+    that neither "١٠" (Arabic-Indic digits) nor "sıgusr2" (a dotless ı, which upper() folds to
+    I) names a signal, and nothing around the name is stripped."""
+    if not text.isascii():
+        raise SignalNameError(f"unknown signal {excerpt(text)!r}: signal names and numbers are ASCII")
+    spec = text.upper()
     try:
-        signo = int(spec) if spec.isdigit() else _number_of_name(spec)
+        signo = int(spec) if is_whole_number(spec) else _number_of_name(spec)
     except (KeyError, ValueError):
-        raise SignalNameError(f"unknown signal {text!r}") from None
+        raise SignalNameError(f"unknown signal {excerpt(text)!r}") from None
     if signo not in _VALID:
-        raise SignalNameError(f"unknown signal {text!r}")
+        raise SignalNameError(f"unknown signal {excerpt(text)!r}")
     return signo
 
 
@@ -77,7 +84,7 @@ def _number_of_name(spec: str) -> int:
             rest = spec[len(base_name):]
             if rest == "":
                 return base
-            if rest[0] in "+-" and rest[1:].isdigit():
+            if rest[0] in "+-" and is_whole_number(rest[1:], 3):
                 return base + int(rest[1:]) if rest[0] == "+" else base - int(rest[1:])
             raise ValueError(spec)
     return int(signal.Signals[spec])
@@ -87,9 +94,9 @@ def parse_rewrite(text: str) -> tuple[int, int]:
     """Read a dumb-init style rewrite FROM:TO; TO 0 means drop the signal."""
     source, sep, target = text.partition(":")
     if not sep or not source or not target:
-        raise SignalNameError(f"malformed rewrite {text!r}: expected FROM:TO, e.g. TERM:QUIT or 15:3")
+        raise SignalNameError(f"malformed rewrite {excerpt(text)!r}: expected FROM:TO, e.g. TERM:QUIT or 15:3")
     from_signo = parse_signal(source)
-    to_signo = 0 if target.strip() == "0" else parse_signal(target)
+    to_signo = 0 if target == "0" else parse_signal(target)
     if from_signo not in FORWARDED:
         raise SignalNameError(f"cannot rewrite {signal_name(from_signo)}: pidone never receives it")
     return from_signo, to_signo

@@ -49,6 +49,22 @@ def assert_one_line_error(result: subprocess.CompletedProcess, status: int, *wor
     (["--http", "127.0.0.1:99999", "true"], ["port"]),
     (["--token-file", "/nonexistent/token", "true"], ["/nonexistent/token"]),
     (["-p"], ["-p"]),
+    # Finding 5 of issue 11: numbers and signal names are plain ASCII, nothing stripped.
+    (["-p", "١٥", "true"], ["-p", "ASCII"]),
+    (["-p", "sıgusr2", "true"], ["-p", "ASCII"]),
+    (["-p", " TERM", "true"], ["-p"]),
+    (["-r", "TERM:ＱＵＩＴ", "true"], ["-r"]),
+    (["-r", "15: 3", "true"], ["-r"]),
+    (["-e", "٣", "true"], ["0 to 255"]),
+    (["-e", " 3", "true"], ["0 to 255"]),
+    (["--grace", "١", "true"], ["--grace"]),
+    (["--grace", " 1", "true"], ["--grace"]),
+    (["--grace", "1_0", "true"], ["--grace"]),
+    (["--grace", "inf", "true"], ["--grace"]),
+    (["--term-delay", "1e3", "true"], ["--term-delay"]),
+    (["--http-mode", "999", "true"], ["--http-mode", "octal"]),
+    (["--http-mode", "1777", "true"], ["--http-mode"]),
+    (["--http-mode", "٦٠٠", "true"], ["--http-mode"]),
 ])
 def test_usage_errors_exit_2(args, words):
     assert_one_line_error(run_pidone(*args), 2, *words)
@@ -60,6 +76,9 @@ def test_usage_errors_exit_2(args, words):
     ({"PIDONE_LOG_FORMAT": "yaml"}, ["PIDONE_LOG_FORMAT"]),
     ({"PIDONE_HTTP": "garbage"}, ["PIDONE_HTTP"]),
     ({"PIDONE_TOKEN": "  "}, ["PIDONE_TOKEN"]),
+    ({"PIDONE_GRACE": "١"}, ["PIDONE_GRACE"]),
+    ({"PIDONE_STOP_TIMEOUT": "2 "}, ["PIDONE_STOP_TIMEOUT"]),
+    ({"PIDONE_HTTP_MODE": "rw-------"}, ["PIDONE_HTTP_MODE"]),
 ])
 def test_bad_environment_exits_2(env, words):
     assert_one_line_error(run_pidone("true", env=env), 2, *words)

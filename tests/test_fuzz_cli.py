@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from app.cli import EarlyExit, UsageError, parse_config
 from app.config import Config
+from app.numbers import parse_seconds
 from app.signals import SignalNameError, parse_rewrite, parse_signal, signal_name
 
 # What the OS can hand pidone in argv and the environment: any text but NUL, and the lone
@@ -22,7 +23,7 @@ OS_TEXT = st.text(
 # Values that sit near the edges of what the parsers accept: tried with every flag, then mixed.
 EDGES = [
     "", " ", "0", "-1", "15", "255", "256", "65535", "65536", "9" * 5000, "1e400", "nan", "inf",
-    "³", "١٥", "TERM", "sigterm", "RTMIN+3", "SIGRTMAX-2", "RTMIN+99", "RTMIN+³", "TERM:0",
+    "³", "١٥", "sıgusr2", " TERM", "TERM\n", "1_0", "+1", ".5", "5.", "0600", "TERM", "sigterm", "RTMIN+3", "SIGRTMAX-2", "RTMIN+99", "RTMIN+³", "TERM:0",
     "USR1:QUIT", "KILL:TERM", ":", "[::1]:80", "[::1", ":³", "127.0.0.1:0", "unix:", "off",
     "debug", "json", "text", "\udcff",
 ]
@@ -30,7 +31,7 @@ TRICKY = st.sampled_from(EDGES)
 VALUE = st.one_of(TRICKY, OS_TEXT)
 FLAG_NAMES = [
     "-c", "-g", "-s", "-p", "-r", "-e", "-v", "-w", "-h", "-V", "--single-child", "--subreaper",
-    "--pdeathsig", "--rewrite", "--remap-exit", "--verbose", "--warn-on-reap", "--http",
+    "--pdeathsig", "--rewrite", "--remap-exit", "--verbose", "--warn-on-reap", "--http", "--http-mode",
     "--grace", "--term-delay", "--stop-timeout", "--log-format", "--", "--bogus", "-x",
 ]
 FLAGS = st.sampled_from(FLAG_NAMES)
@@ -38,7 +39,7 @@ FLAGS = st.sampled_from(FLAG_NAMES)
 ENV_NAME_LIST = [
     "PIDONE_SINGLE_CHILD", "DUMB_INIT_SETSID", "PIDONE_SUBREAPER", "TINI_SUBREAPER",
     "PIDONE_LOG_LEVEL", "PIDONE_HTTP", "PIDONE_TOKEN", "PIDONE_GRACE", "PIDONE_TERM_DELAY",
-    "PIDONE_STOP_TIMEOUT", "PIDONE_LOG_FORMAT",
+    "PIDONE_STOP_TIMEOUT", "PIDONE_LOG_FORMAT", "PIDONE_HTTP_MODE",
 ]
 ENV_NAMES = st.sampled_from(ENV_NAME_LIST)
 
@@ -91,6 +92,26 @@ def test_signal_names_parse_or_raise_signal_name_error(text):
     except SignalNameError:
         return
     assert signo in signal.valid_signals()
+
+
+@settings(max_examples=500, deadline=None)
+@given(text=VALUE)
+def test_only_bare_ascii_names_a_signal(text):
+    try:
+        parse_signal(text)
+    except SignalNameError:
+        return
+    assert text.isascii() and text == text.strip()
+
+
+@settings(max_examples=500, deadline=None)
+@given(text=VALUE)
+def test_only_bare_ascii_decimals_are_seconds(text):
+    try:
+        seconds = parse_seconds(text)
+    except ValueError:
+        return
+    assert text.isascii() and text == text.strip() and 0 <= seconds < float("inf")
 
 
 @settings(max_examples=300, deadline=None)

@@ -9,11 +9,13 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
 
 from app.access import LOOPBACK_ONLY, NO_BROWSERS, TOKEN_REQUIRED, check_access, is_loopback
+from app.cli import MAX_TOKEN_FILE_BYTES, parse_config
 from conftest import PIDONE, wait_until_live, workload
 
 TOKEN = "s3cret-token-Zq9"
@@ -125,27 +127,50 @@ def test_token_protects_the_protected_routes(start_pidone, tmp_path, given):
     assert TOKEN not in running.stderr
 
 
-@pytest.mark.parametrize("content, reason", [
-    (None, "No such file or directory"), ("", "is empty"), ("  \n\t", "is empty"),
-    ("two words", "whitespace"), ("dir", "Is a directory"),
-])
-def test_bad_token_file_exits_2_at_start(start_init, tmp_path, content, reason):
-    path = tmp_path / "token"
-    if content == "dir":
+def make_token_file(kind: str, path: Path) -> str:
+    """A token file of `kind` at `path`, or elsewhere; its name."""
+    if kind == "dev-zero":
+        return "/dev/zero"
+    if kind == "directory":
         path.mkdir()
-    elif content is not None:
-        path.write_text(content)
-    running = start_init([*PIDONE, "--token-file", str(path), "true"], namespace=False)
-    assert running.wait() == 2
+    elif kind == "fifo":
+        os.mkfifo(path)  # with no writer: a blocking open would wait for ever
+    elif kind == "too-large":
+        path.write_text("a" * (MAX_TOKEN_FILE_BYTES + 1))
+    elif kind == "huge":
+        path.write_text("a" * 5_000_000)
+    elif kind != "absent":
+        path.write_text(kind)
+    return str(path)
+
+
+@pytest.mark.parametrize("kind, reason", [
+    ("absent", "No such file or directory"), ("", "is empty"), ("  \n\t", "is empty"),
+    ("two words", "whitespace"), ("directory", "is a directory, not a regular file"),
+    # Finding 3 of issue 11: these hung pidone, ran it out of memory, or were taken as a token.
+    ("fifo", "is a FIFO, not a regular file"), ("dev-zero", "is a character device"),
+    ("too-large", f"larger than {MAX_TOKEN_FILE_BYTES} bytes"), ("huge", "larger than"),
+])
+def test_bad_token_file_exits_2_at_start(start_init, tmp_path, kind, reason):
+    token_file = make_token_file(kind, tmp_path / "token")
+    running = start_init([*PIDONE, "--token-file", token_file, "true"], namespace=False)
+    assert running.wait(timeout=20) == 2
     assert running.stderr.count("\n") == 1
     assert reason in running.stderr and "Traceback" not in running.stderr
 
 
-def test_token_file_from_the_environment_is_checked_too(start_init, tmp_path):
+def test_a_token_file_of_the_largest_size_is_read(tmp_path):
+    token_file = tmp_path / "token"
+    token_file.write_text("t" * (MAX_TOKEN_FILE_BYTES - 1) + "\n")
+    assert parse_config(["--token-file", str(token_file), "true"], {}).token == "t" * (MAX_TOKEN_FILE_BYTES - 1)
+
+
+@pytest.mark.parametrize("kind, reason", [("absent", "cannot read token file"), ("fifo", "FIFO")])
+def test_token_file_from_the_environment_is_checked_too(start_init, tmp_path, kind, reason):
     running = start_init([*PIDONE, "true"], namespace=False,
-                         env={"PIDONE_TOKEN_FILE": str(tmp_path / "absent")})
-    assert running.wait() == 2
-    assert "cannot read token file" in running.stderr
+                         env={"PIDONE_TOKEN_FILE": make_token_file(kind, tmp_path / "token")})
+    assert running.wait(timeout=20) == 2
+    assert reason in running.stderr
 
 
 # -- non-loopback clients for real: a network namespace over a veth pair --------------------

@@ -74,6 +74,36 @@ def test_unknown_signal_is_400(start_pidone, segment):
     assert "unknown signal" in answer.json()["error"]
 
 
+NOT_ASCII_OR_NOT_BARE = [
+    "%D9%A1%D9%A0",  # ١٠, Arabic-Indic digits: int() reads 10, SIGUSR1
+    "%E2%91%A9",  # ⑩
+    "s%C4%B1gusr2",  # a dotless ı, which upper() folds to I: SIGUSR2
+    "%EF%BC%B4%EF%BC%A5%EF%BC%B2%EF%BC%AD",  # ＴＥＲＭ, full width
+    "RTMIN%2B%D9%A3",  # RTMIN+٣
+    "%20USR1", "USR1%20", "%09HUP", "HUP%0A",  # whitespace around a name
+    "1_0", "+10", "%2010",  # what int() forgives
+]
+
+
+def test_only_plain_ascii_names_and_numbers_reach_the_child(start_pidone):
+    """Finding 5 of issue 11: Unicode digits, Unicode case folding and whitespace named signals."""
+    running = start_pidone(workload("trap=all"))
+    running.expect_report("ready")
+    for segment in NOT_ASCII_OR_NOT_BARE:
+        answer = running.http.post(f"/signal/{segment}")
+        assert answer.status_code == 400, (segment, answer.text)
+        assert "unknown signal" in answer.json()["error"]
+    assert running.http.post("/signal/WINCH").status_code == 200
+    assert running.read_report() == "SIGWINCH"  # the first signal the child heard
+
+
+def test_a_long_signal_name_is_not_echoed_whole(start_pidone):
+    running = start_pidone(workload())
+    answer = running.http.post("/signal/" + "X" * 10_000)
+    assert answer.status_code == 400
+    assert len(answer.content) < 300 and "..." in answer.json()["error"]
+
+
 @pytest.mark.parametrize("method", ["GET", "PUT", "DELETE", "PATCH"])
 def test_other_methods_are_405(start_pidone, method):
     running = start_pidone(workload())
