@@ -10,7 +10,7 @@ import time
 from typing import TYPE_CHECKING, NamedTuple
 
 from app.config import Config
-from app.signals import JOB_CONTROL, TERMINATING, WAITED, signal_name
+from app.signals import JOB_CONTROL, TERMINATING, SignalTaker, signal_name
 from app.state import ChildStatus, CoreState, Phase, Snapshot
 
 if TYPE_CHECKING:
@@ -69,6 +69,7 @@ class Core:
         self._core_thread = threading.get_ident()
         self._watches: list[Watch] = []
         self._next_watch = 0.0
+        self._signals = SignalTaker()
 
     # -- the narrow interface for the HTTP side -------------------------------------------
 
@@ -95,7 +96,7 @@ class Core:
         """Wait, reap and forward until the child has exited."""
         state = self.state
         while state.child.running:
-            info = signal.sigtimedwait(WAITED, self._sleep_seconds())
+            info = self._signals.take(self._sleep_seconds())
             state.heartbeat = time.time()
             if info is not None:
                 if info.si_signo == signal.SIGCHLD:
@@ -284,7 +285,7 @@ class Core:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return False
-            info = signal.sigtimedwait(WAITED, min(remaining, HEARTBEAT_INTERVAL))
+            info = self._signals.take(min(remaining, HEARTBEAT_INTERVAL))
             self.state.heartbeat = time.time()
             if info is not None and info.si_signo != signal.SIGCHLD:
                 with self.state.lock:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import time
 
 from app.excerpt import excerpt
 from app.numbers import is_whole_number
@@ -27,6 +28,44 @@ def block_signals() -> None:
     takes them (threads inherit the mask). Synchronous signals too: a real fault inside
     pidone is forced through by the kernel whatever the mask."""
     signal.pthread_sigmask(signal.SIG_BLOCK, WAITED)
+
+
+class SignalTaker:
+    """signal.sigtimedwait(WAITED, ...), without the answers it never filled in.
+
+    CPython's sigtimedwait (3.11 at least) has a flaw: when the process is stopped while it
+    waits (SIGSTOP, docker pause's freezer) the kernel ends the wait with EINTR, and when the
+    timeout has passed by the time it runs again, CPython returns a siginfo that nothing wrote:
+    stack garbage, a number that is no signal (forwarding it raised EINVAL and killed PID 1) or
+    one that looks real (the child would get a signal nobody sent). Such an answer can only
+    come once the timeout is over; one that comes then is taken only if it is a plausible
+    siginfo and not the previous one again."""
+
+    __slots__ = ("_last",)
+
+    def __init__(self) -> None:
+        self._last: signal.struct_siginfo | None = None
+
+    def take(self, timeout: float) -> signal.struct_siginfo | None:
+        """The next signal of WAITED within `timeout` seconds, else None."""
+        started = time.monotonic()
+        info = signal.sigtimedwait(WAITED, timeout)
+        if info is None:
+            return None
+        late = timeout > 0 and time.monotonic() - started >= timeout  # a zero timeout never waits
+        if late and not self._plausible(info):
+            return None  # nothing was dequeued: what is pending stays pending
+        self._last = info
+        return info
+
+    def _plausible(self, info: signal.struct_siginfo) -> bool:
+        return (info.si_signo in WAITED and _SI_CODES[0] <= info.si_code <= _SI_CODES[1]
+                and info != self._last)
+
+
+_SI_CODES = (-64, 0x80)
+"""si_code as the kernel fills it: SI_USER 0, SI_QUEUE, SI_TKILL and the like below 0,
+CLD_* and other per-signal codes from 1 up, SI_KERNEL 0x80."""
 
 
 TERMINATING: frozenset[int] = frozenset({signal.SIGTERM, signal.SIGINT, signal.SIGQUIT})

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import signal
+import time
 
 import pytest
 
@@ -113,3 +115,18 @@ def test_term_ends_a_child_that_does_not_handle_it(start_init):
     running.expect_report("ready")
     running.send(signal.SIGTERM)
     assert running.wait() == 128 + signal.SIGTERM
+
+
+def test_a_pidone_stopped_past_its_wait_forwards_only_what_was_sent(start_init):
+    """SIGSTOP (or docker pause's freezer) for longer than the core's one-second wait: CPython's
+    sigtimedwait then returned a siginfo it never filled in, and PID 1 died forwarding it
+    (EINVAL) or sent the child a signal nobody sent."""
+    running = start_init([*init_command("pidone"), *workload("trap=all")])
+    running.expect_report("ready")
+    os.kill(running.init_pid, signal.SIGSTOP)
+    time.sleep(2.5)  # the stop itself, past the core's wait: not a wait for an effect
+    os.kill(running.init_pid, signal.SIGCONT)
+    assert running.read_report() == "SIGCONT"  # forwarded, as every signal pidone gets
+    running.send(signal.SIGUSR1)
+    assert running.read_report() == "SIGUSR1"
+    running.send(signal.SIGKILL)
