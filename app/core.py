@@ -46,13 +46,13 @@ def exit_status(wait_status: int) -> tuple[int, int | None]:
 
 
 class Watch:
-    """A side-car the loop asks, about once a second, whether it still answers."""
+    """A side-car the loop asks, about once a second, what keeps it from answering (None: nothing)."""
 
-    __slots__ = ("name", "answering", "answered")
+    __slots__ = ("name", "trouble", "answered")
 
-    def __init__(self, name: str, answering: Callable[[], bool]) -> None:
+    def __init__(self, name: str, trouble: Callable[[], str | None]) -> None:
         self.name = name
-        self.answering = answering
+        self.trouble = trouble
         self.answered = True
 
 
@@ -85,10 +85,11 @@ class Core:
             signal.pthread_kill(self._core_thread, signal.SIGCHLD)
         return delivery
 
-    def watch(self, name: str, answering: Callable[[], bool]) -> None:
-        """Have the loop ask `answering()` about once a second, and log loudly when it turns
-        false (and when it turns true again): /health cannot report its own server gone."""
-        self._watches.append(Watch(name, answering))
+    def watch(self, name: str, trouble: Callable[[], str | None]) -> None:
+        """Have the loop ask `trouble()` about once a second, and log loudly what it says when
+        it stops answering (and when it answers again): /health cannot report its own server
+        gone."""
+        self._watches.append(Watch(name, trouble))
 
     # -- the loop -------------------------------------------------------------------------
 
@@ -183,15 +184,14 @@ class Core:
     def _check_watches(self) -> None:
         self._next_watch = self.state.heartbeat + HEARTBEAT_INTERVAL
         for watch in self._watches:
-            answering = watch.answering()
-            if answering == watch.answered:
+            trouble = watch.trouble()
+            if (trouble is None) == watch.answered:
                 continue
-            watch.answered = answering
-            if answering:
+            watch.answered = trouble is None
+            if trouble is None:
                 log.warning("%s answers again", watch.name)
             else:
-                log.error("%s does not answer: its thread ended or is stuck; the child runs on",
-                          watch.name)
+                log.error("%s does not answer: %s; the child runs on", watch.name, trouble)
 
     def _sleep_seconds(self) -> float:
         if self._pending_term_at is None and self._kill_at is None:

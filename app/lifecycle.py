@@ -82,7 +82,7 @@ def start_http_side(core: Core) -> HttpServer | None:
 
     http = HttpServer(core, address)
     if http.start():
-        core.watch("HTTP server (/health, /metrics, /signal)", http.answering)
+        core.watch("HTTP server (/health, /metrics, /signal)", http.trouble)
     return http
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gzip
 import platform
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 
 from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
 from prometheus_client.core import (
@@ -92,10 +92,29 @@ class CoreCollector(Collector):
                                         value=pids.limit)
 
 
-def build_registry(snapshot: Callable[[], Snapshot]) -> CollectorRegistry:
+class DroppedConnections(Collector):
+    """pidone_http_connections_dropped_total: read from the HTTP server's guard, which owns
+    the count (the core knows nothing of connections)."""
+
+    def __init__(self, dropped: Callable[[], Mapping[str, int]]) -> None:
+        self._dropped = dropped
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily("pidone_http_connections_dropped",
+                                     "Connections the HTTP server cut off to protect the probes",
+                                     labels=["reason"])
+        for reason, count in sorted(self._dropped().items()):
+            family.add_metric([reason], count)
+        yield family
+
+
+def build_registry(snapshot: Callable[[], Snapshot],
+                   dropped_connections: Callable[[], Mapping[str, int]] | None = None) -> CollectorRegistry:
     """A registry of our own: pidone's collector plus process_* and python_info, nothing global."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(CoreCollector(snapshot, procfs.Census()))
+    if dropped_connections is not None:
+        registry.register(DroppedConnections(dropped_connections))
     ProcessCollector(registry=registry)
     PlatformCollector(registry=registry)
     return registry

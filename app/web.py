@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from starlette.applications import Starlette
@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from app import health, metrics, reports
 from app.access import check_access
 from app.core import ChildNotRunning, Core
+from app.excerpt import excerpt
 from app.signals import SignalNameError, parse_signal, signal_name
 
 log = logging.getLogger("pidone")
@@ -36,9 +37,10 @@ class AnyText(PathConvertor):
 register_url_convertor("any", AnyText())
 
 
-def build_app(core: Core, *, unix_socket: bool = False) -> Starlette:
+def build_app(core: Core, *, unix_socket: bool = False,
+              dropped_connections: Callable[[], Mapping[str, int]] | None = None) -> Starlette:
     """The app over `core`; `unix_socket` says every client is local (the socket file's
-    permissions chose them)."""
+    permissions chose them); `dropped_connections` counts what the server cut off, by reason."""
     routes = [
         Route("/health", probe(health.health), methods=["GET", "HEAD"]),
         Route("/livez", probe(health.liveness), methods=["GET", "HEAD"]),
@@ -51,12 +53,13 @@ def build_app(core: Core, *, unix_socket: bool = False) -> Starlette:
     app = Starlette(
         routes=routes,
         exception_handlers={HTTPException: answer_http_exception},
-        middleware=[Middleware(AnswerCrashes)],
+        middleware=[Middleware(AccessLog, enabled=core.config.verbosity >= 2),
+                    Middleware(AnswerCrashes)],
     )
     app.router.redirect_slashes = False  # one spelling per route: /signal is a 404, not a 307
     app.state.core = core
     app.state.unix_socket = unix_socket
-    app.state.registry = metrics.build_registry(core.snapshot)
+    app.state.registry = metrics.build_registry(core.snapshot, dropped_connections)
     return app
 
 
@@ -138,10 +141,12 @@ async def answer_http_exception(request: Request, exc: Exception) -> Response:
     """404, 405 and the like as JSON, keeping Starlette's headers (Allow on a 405)."""
     assert isinstance(exc, HTTPException)
     headers = dict(exc.headers or {})
+    # Never the whole path: answers that echo a 15 KB path pile up for clients that never read.
+    path = excerpt(request.url.path)
     if exc.status_code == 404:
-        message = f"no such route: {request.url.path} (see docs/openapi.yaml)"
+        message = f"no such route: {path} (see docs/openapi.yaml)"
     elif exc.status_code == 405:
-        message = f"{request.method} is not allowed on {request.url.path}: use {headers.get('Allow', '')}"
+        message = f"{excerpt(request.method)} is not allowed on {path}: use {headers.get('Allow', '')}"
     else:
         message = exc.detail
     return error(exc.status_code, message, headers)
@@ -172,3 +177,26 @@ class AnswerCrashes:
                       type(failure).__name__, failure)
             if not started:
                 await error(500, f"internal error: {type(failure).__name__}")(scope, receive, send)
+
+
+class AccessLog:
+    """At -vv, one line per request: client, method, path and status. Never the query string,
+    where a careless client may put a token, and never more of the path than an excerpt."""
+
+    def __init__(self, app: ASGIApp, enabled: bool) -> None:
+        self.app = app
+        self.enabled = enabled
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not self.enabled or scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def logging_send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                host, port = scope.get("client") or ("-", 0)
+                log.info('%s:%d - "%s %s HTTP/%s" %d', host, port, excerpt(scope["method"]),
+                         excerpt(scope["path"], 200), scope["http_version"], message["status"])
+            await send(message)
+
+        await self.app(scope, receive, logging_send)

@@ -6,8 +6,11 @@ Kubernetes liveness probe needs: within its default 1 s timeout, never 3 times i
 
 from __future__ import annotations
 
+import json
+import os
 import random
 import resource
+import select
 import socket
 import subprocess
 import sys
@@ -20,8 +23,9 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 
+from app import guard
 from conftest import ROOT, RunningInit, scrape, sized, workload
-from observe import wait_until, zombies_of
+from observe import rss_kb, wait_until, zombies_of
 
 ABUSE_SECONDS = sized(2, 60)
 PROBE_TIMEOUT = 1.0
@@ -50,11 +54,12 @@ class Probes:
 
 
 @contextmanager
-def probing(host: str, port: int) -> Iterator[Probes]:
+def probing(host: str, port: int, period: float = PROBE_PERIOD,
+            timeout: float = PROBE_TIMEOUT) -> Iterator[Probes]:
     """Probe /health from tests/prober.py until the block ends."""
     prober = subprocess.Popen(
         [sys.executable, str(ROOT / "tests" / "prober.py"), host, str(port), "/health",
-         str(PROBE_PERIOD), str(PROBE_TIMEOUT)],
+         str(period), str(timeout)],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     probes = Probes()
     try:
@@ -255,3 +260,158 @@ def test_a_request_head_that_never_ends_is_cut_off(start_pidone):
         assert slow.recv(65536) == b""  # closed by pidone, without an answer
         assert time.monotonic() - opened >= head_timeout
     assert running.http.get("/health").status_code == 200
+    # This one, and the test client's kept-alive connection if the short deadline beat uvicorn's.
+    assert dropped_connections(running)["head_too_slow"] >= 1
+
+
+
+# -- clients that never read ------------------------------------------------------------------
+
+SLOW_READERS = 600
+SLOW_READ_SECONDS = sized(6, 180)
+SLOW_PROBE_PERIOD = 0.5
+SLOW_PROBE_TIMEOUT = 2.0
+CUT_OFF_WITHIN = max(guard.HEAD_TIMEOUT, guard.SEND_TIMEOUT + 2 * guard.SWEEP_SECONDS) + 5
+"""Seconds by which pidone must have ended every connection of clients that stopped opening
+new ones: the longest of its deadlines, and some slack for a loaded machine."""
+RSS_GROWTH_LIMIT_KB = 64 * 1024
+
+
+def open_sockets(pid: int) -> int:
+    """The sockets a process holds: its listener, its event loop's own, and its clients'."""
+    fd_dir = f"/proc/{pid}/fd"
+    count = 0
+    for name in os.listdir(fd_dir):
+        try:
+            count += os.readlink(f"{fd_dir}/{name}").startswith("socket:")
+        except FileNotFoundError:
+            pass  # closed while listed
+    return count
+
+
+class Sampler:
+    """The peak RSS and open sockets of a process, sampled by a thread of the test."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.peak_rss_kb = rss_kb(pid)
+        self.peak_sockets = open_sockets(pid)
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._sample)
+
+    def _sample(self) -> None:
+        while not self._done.wait(0.2):
+            self.peak_rss_kb = max(self.peak_rss_kb, rss_kb(self.pid))
+            self.peak_sockets = max(self.peak_sockets, open_sockets(self.pid))
+
+    def __enter__(self) -> Sampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+
+def read_line(stream, timeout: float) -> str:
+    if not select.select([stream], [], [], timeout)[0]:
+        raise AssertionError(f"no line in {timeout}s")
+    return stream.readline()
+
+
+class SlowReaders:
+    """tests/slow_readers.py in its own process: COUNT connections that ask and never read,
+    opened again when cut off for SECONDS, then held until `finish`."""
+
+    def __init__(self, url: str, count: int, seconds: float, pattern: str) -> None:
+        host, port = url.removeprefix("http://").split(":")
+        self.seconds = seconds
+        self.proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "tests" / "slow_readers.py"), host, port, str(count),
+             str(seconds), pattern],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def wait_holding(self) -> None:
+        """Until the attacker stops opening connections (it keeps those it has)."""
+        assert read_line(self.proc.stdout, self.seconds + 60) == "holding\n"
+
+    def finish(self) -> dict:
+        """Close every connection left; the attacker's summary."""
+        self.proc.stdin.close()
+        summary = json.loads(read_line(self.proc.stdout, 30))
+        self.proc.wait(30)
+        return summary
+
+    def __enter__(self) -> SlowReaders:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(30)
+
+
+def dropped_connections(running: RunningInit) -> dict[str, float]:
+    return {dict(labels)["reason"]: value for (name, labels), value in scrape(running).items()
+            if name == "pidone_http_connections_dropped_total"}
+
+
+def test_clients_that_never_read_cannot_lock_the_probes_out(start_pidone, survived):
+    """Six hundred clients pipeline requests and never read a byte of the answers (finding 1
+    of issue 11: this locked every probe out): pidone ends each within bounded time, its memory
+    stays bounded, and the probes keep getting in."""
+    running = start_pidone(workload())
+    host, port = running.url.removeprefix("http://").split(":")
+    pid = running.init_pid
+    sockets_before, rss_before = open_sockets(pid), rss_kb(pid)
+    with Sampler(pid) as sampled, \
+            probing(host, int(port), SLOW_PROBE_PERIOD, SLOW_PROBE_TIMEOUT) as probes, \
+            SlowReaders(running.url, SLOW_READERS, SLOW_READ_SECONDS, "mixed") as attacker:
+        attacker.wait_holding()
+        cut_off = wait_until(lambda: open_sockets(pid) <= sockets_before, CUT_OFF_WITHIN,
+                             "pidone ends the connections of clients that never read")
+        summary = attacker.finish()
+    assert running.proc.poll() is None, "pidone died"
+    dropped = dropped_connections(running)
+    worst = max(probes.latencies, default=float("nan"))
+    growth_kb = sampled.peak_rss_kb - rss_before
+    survived(connections=summary["opened"], seconds=SLOW_READ_SECONDS,
+             reset_by_server=summary["reset_by_server"], cut_off_after_s=f"{cut_off:.1f}",
+             probes=len(probes.outcomes), probe_failures=probes.outcomes.count(False),
+             worst_failure_run=probes.worst_failure_run(), slowest_probe_ms=int(worst * 1000),
+             failures=",".join(probes.failures) or "-", rss_before_mib=rss_before // 1024,
+             rss_growth_mib=growth_kb // 1024, peak_sockets=sampled.peak_sockets,
+             dropped=",".join(f"{reason}={int(count)}" for reason, count in sorted(dropped.items())))
+    assert probes.outcomes, "no probe finished"
+    assert probes.worst_failure_run() < PROBE_FAILURE_THRESHOLD, probes.failures
+    assert worst <= SLOW_PROBE_TIMEOUT
+    assert growth_kb < RSS_GROWTH_LIMIT_KB
+    assert dropped["room_needed"] > 0  # what was cut off is counted
+    running.proc.kill()
+    assert "does not answer" not in running.stderr  # busy is not stuck: no false alarm
+
+
+STUCK_READERS = sized(40, 200)
+
+
+@pytest.mark.parametrize("pattern", ["metrics", "metrics-half-closed"])
+def test_answers_never_read_end_their_connection(start_pidone, survived, pattern):
+    """Connections whose answers fill the socket's buffers and go no further, open or
+    half-closed, are reset SEND_TIMEOUT seconds later; each is counted, one line is logged."""
+    running = start_pidone(workload())
+    pid = running.init_pid
+    sockets_before = open_sockets(pid)
+    with SlowReaders(running.url, STUCK_READERS, 0, pattern) as attacker:
+        attacker.wait_holding()
+        cut_off = wait_until(lambda: open_sockets(pid) <= sockets_before, CUT_OFF_WITHIN,
+                             "pidone ends the connections whose answers are never read")
+        summary = attacker.finish()
+    dropped = dropped_connections(running)
+    survived(pattern=pattern, connections=STUCK_READERS, longest_connection_s=summary["longest_seconds"],
+             cut_off_after_s=f"{cut_off:.1f}", dropped=dropped)
+    assert summary["reset_by_server"] == STUCK_READERS  # each one reset by pidone, not by us
+    assert guard.SEND_TIMEOUT <= summary["longest_seconds"] <= CUT_OFF_WITHIN
+    assert dropped == {"stuck_sending": STUCK_READERS, "room_needed": 0, "head_too_slow": 0}
+    assert running.http.get("/health").status_code == 200
+    running.proc.kill()
+    assert running.stderr.count("cut off connections") == 1  # once a minute at most

@@ -11,9 +11,13 @@ import os
 import select
 import signal
 import time
+from types import SimpleNamespace
 
+import httpx
 import pytest
 
+from app import server
+from app.address import ListenAddress
 from conftest import ROOT, scrape, workload
 from observe import wait_until, zombies_of
 
@@ -77,3 +81,73 @@ def read_log_until(running, text: str, timeout: float) -> str:
             raise AssertionError(f"pidone's stderr closed before {text!r}: {read.decode()}")
         read += chunk
     return read.decode()
+
+
+# -- the watch does not cry wolf (finding 6 of issue 11) --------------------------------------
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def watched_server(monkeypatch) -> tuple[server.HttpServer, Clock]:
+    """An HttpServer whose thread lives and whose uvicorn has started, on a clock of ours."""
+    clock = Clock()
+    monkeypatch.setattr(server.time, "monotonic", clock)
+    http = server.HttpServer(core=None, address=ListenAddress(port=1))  # type: ignore[arg-type]
+    http._thread = SimpleNamespace(is_alive=lambda: True)
+    http._server = SimpleNamespace(started=True)
+    http._last_turn = clock.now
+    return http, clock
+
+
+def ask_every_second(http: server.HttpServer, clock: Clock, seconds: int) -> list[str | None]:
+    answers = []
+    for _ in range(seconds):
+        clock.now += 1.0
+        answers.append(http.trouble())
+    return answers
+
+
+def test_a_loop_that_stops_turning_is_reported_with_how_long(monkeypatch):
+    http, clock = watched_server(monkeypatch)
+    answers = ask_every_second(http, clock, int(server.STALL_AFTER) + 2)
+    assert answers[:int(server.STALL_AFTER) - 1] == [None] * (int(server.STALL_AFTER) - 1)
+    assert answers[-1] == (f"its event loop has not turned for {server.STALL_AFTER + 2:.0f}s, "
+                           f"{server.STALL_AFTER + 2:.0f}s of them while the core's did")
+
+
+def test_a_stall_the_core_shared_is_nobodys_fault(monkeypatch):
+    """The machine stood still for longer than STALL_AFTER: the core woke that late too."""
+    http, clock = watched_server(monkeypatch)
+    ask_every_second(http, clock, 2)
+    clock.now += 3 * server.STALL_AFTER  # nobody ran: not the core, not the server's loop
+    assert http.trouble() is None
+    http._last_turn = clock.now  # the loop turns again soon after
+    assert ask_every_second(http, clock, 3) == [None] * 3
+    # A loop that stays silent afterwards is still found out, STALL_AFTER seconds later.
+    answers = ask_every_second(http, clock, int(server.STALL_AFTER) + 1)
+    assert answers[-1] is not None and answers[0] is None
+
+
+def test_a_pidone_that_stood_still_does_not_call_its_server_stuck(start_pidone):
+    """SIGSTOP for twice the watch's threshold, as a frozen node does: no false alarm."""
+    stall_after = 3.0
+    running = start_pidone(workload(), env={"PYTHONPATH": f"{ROOT / 'tests' / 'faults'}:{ROOT}",
+                                            "PIDONE_TEST_STALL_AFTER": str(stall_after)})
+    os.kill(running.init_pid, signal.SIGSTOP)
+    time.sleep(2 * stall_after)  # the stall itself, not a wait for an effect
+    os.kill(running.init_pid, signal.SIGCONT)
+    resumed = time.time()
+    running.http.close()  # its kept-alive connection timed out during the stall: a new one
+    running.http = httpx.Client(base_url=running.url, timeout=20)
+    # Two turns of the core's loop after the stall: the watch has looked at least once.
+    wait_until(lambda: scrape(running)[("pidone_core_heartbeat_timestamp_seconds", ())] > resumed + 2,
+               30, "the core loop turns after SIGCONT")
+    assert running.http.get("/health").status_code == 200
+    running.proc.kill()
+    assert "does not answer" not in running.stderr
