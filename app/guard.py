@@ -48,8 +48,8 @@ SEND_TIMEOUT = 5.0
 SWEEP_SECONDS = 1.0
 """How often the connections are looked over for answers that do not move."""
 MAX_CONNECTIONS = 256
-"""Open connections kept when some can be dropped; twice that at most (file descriptors stay
-well under the usual limit of 1024). Also bounds in-flight requests: one per connection."""
+"""Open connections kept when some can be dropped; twice that at most (app/server.py makes
+room for them in RLIMIT_NOFILE). Also bounds in-flight requests: one per connection."""
 READ_BYTES = 16 * 1024
 """The most one read takes from a socket (asyncio's default is 256 KiB a connection)."""
 WRITE_HIGH_WATER = 16 * 1024
@@ -125,8 +125,10 @@ class Guard:
         transport = connection.transport
         if transport.get_write_buffer_size():
             sock = transport.get_extra_info("socket")
-            if sock is not None:
+            try:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, RESET_ON_CLOSE)
+            except (OSError, AttributeError):
+                pass  # already reset by the peer, or no socket: the abort alone will do
             transport.abort()
         else:
             transport.close()
@@ -181,8 +183,8 @@ class Guard:
             self._log_timer = None
             return
         counts = ", ".join(f"{_SAID[reason]}: {count}" for reason, count in self._unlogged.items() if count)
-        log.warning("HTTP: cut off connections to keep the probes in (%s); "
-                    "see pidone_http_connections_dropped_total", counts)
+        log.warning("HTTP server cut off connections to keep the probes in (%s); next count in "
+                    "a minute at most, all in pidone_http_connections_dropped_total", counts)
         self._unlogged = dict.fromkeys(DROP_REASONS, 0)
         self._log_timer = loop.call_later(LOG_EVERY, self._log_dropped, loop)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import getopt
 import http.client
 import json
-import math
 import os
 import socket
 import sys
@@ -18,6 +17,7 @@ from urllib.parse import urlsplit
 
 from app.address import AddressError, parse_address
 from app.config import DEFAULT_PORT
+from app.numbers import parse_seconds
 
 USAGE = "usage: pidone health [--url URL] [--timeout SECONDS]"
 DEFAULT_TIMEOUT = 5.0
@@ -68,10 +68,10 @@ def parse_probe_args(args: Sequence[str], env: Mapping[str, str]) -> tuple[str, 
             url = value
         elif flag == "--timeout":
             try:
-                timeout = float(value)
-            except ValueError:
-                raise ProbeUsageError(f"--timeout: expected seconds, not {value!r}") from None
-            if not math.isfinite(timeout) or timeout <= 0:
+                timeout = parse_seconds(value)
+            except ValueError as error:
+                raise ProbeUsageError(f"--timeout: {error}") from None
+            if timeout <= 0:
                 raise ProbeUsageError(f"--timeout: seconds must be more than zero, not {value!r}")
     return url or default_url(env.get("PIDONE_HTTP", "")), timeout
 

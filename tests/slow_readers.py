@@ -3,7 +3,9 @@
 usage: slow_readers.py HOST PORT COUNT SECONDS [mixed|metrics|metrics-half-closed]
 Keeps COUNT connections open for SECONDS, each with a tiny receive buffer and segment size
 set before connect() (as on a real network path), pipelining requests and never reading a byte
-of the answers; a connection the server resets is opened again at once. "mixed" (the default):
+of the answers; a connection the server resets is opened again at once, and one older than
+RECYCLE_SECONDS is closed and opened again (pidone may have closed it: behind answers never
+read, its FIN never arrives), so the pressure stays as long as the attack. "mixed" (the default):
 most ask for a dozen 404s of a 15 KB path, one in ten for /metrics many times; "metrics": all
 ask for /metrics many times, more than a socket's buffers hold; "-half-closed": and then shut
 down their sending side. After SECONDS it opens no more and keeps what is left until stdin
@@ -30,6 +32,7 @@ METRICS = b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n" * 20
 """Answers of about 5 KB each, more than the socket's buffers take: the server's end waits."""
 METRICS_EVERY = 10
 """In "mixed", one connection in this many asks for METRICS (they cost the server CPU)."""
+RECYCLE_SECONDS = 8.0
 GONE = select.POLLERR | select.POLLHUP | select.POLLRDHUP
 
 
@@ -71,6 +74,11 @@ class Attacker:
                     self.open_one()
             elif events & select.POLLOUT:
                 self.send_more(fd)
+        if reopen:
+            too_old = time.monotonic() - RECYCLE_SECONDS
+            for fd in [fd for fd, opened in self.opened_at.items() if opened < too_old]:
+                self.forget(fd, reset=False)
+                self.open_one()
 
     def send_more(self, fd: int) -> None:
         sock = self.sockets[fd]

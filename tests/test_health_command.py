@@ -69,7 +69,8 @@ def test_unix_socket(start_init, tmp_path):
     assert result.returncode == 0, result.stderr
 
 
-@pytest.mark.parametrize("args", [["--timeout", "0"], ["--timeout", "soon"], ["--bogus"], ["extra"],
+@pytest.mark.parametrize("args", [["--timeout", "0"], ["--timeout", "soon"], ["--timeout", "٥"],
+                                  ["--timeout", " 5"], ["--timeout", "inf"], ["--bogus"], ["extra"],
                                   ["--url"]])
 def test_bad_usage_exits_2(args):
     result = run_health(*args)
