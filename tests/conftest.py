@@ -186,10 +186,11 @@ def start_pidone(start_init) -> Iterator:
 
     def start(command: Sequence[str], *options: str, env: dict[str, str] | None = None,
               namespace: bool = True, wait: bool = True, within: Sequence[str] = (),
-              **popen: object) -> RunningInit:
-        """`within`: argv that execs pidone after it, e.g. a shell that moves into a cgroup."""
+              pidone: Sequence[str] = PIDONE, **popen: object) -> RunningInit:
+        """`within`: argv that execs pidone after it, e.g. a shell that moves into a cgroup;
+        `pidone`: how to start pidone (this checkout's, by default)."""
         url = f"http://127.0.0.1:{free_loopback_port()}"
-        running = start_init([*within, *PIDONE, "--http", url.removeprefix("http://"), *options,
+        running = start_init([*within, *pidone, "--http", url.removeprefix("http://"), *options,
                               "--", *command], env=env, namespace=namespace, **popen)
         running.url = url
         running.http = httpx.Client(base_url=url, timeout=20)

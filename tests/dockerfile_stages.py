@@ -5,6 +5,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import shlex
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,6 +51,16 @@ def copy_sources(args: str) -> tuple[list[str], str]:
     """COPY's sources in the build context and its destination (flags such as --from dropped)."""
     words = [w for w in shlex.split(args) if not w.startswith("--")]
     return words[:-1], words[-1]
+
+
+def copy_into(source: Path, destination: Path, named: str) -> None:
+    """COPY's rules: a directory's contents go into the destination; a file goes into a dir/."""
+    if source.is_dir():
+        shutil.copytree(source, destination, dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    else:
+        destination.mkdir(parents=True, exist_ok=True)
+        shutil.copy(source, destination / Path(named).name)
 
 
 def ignored_by_dockerignore(relative: str, path: Path = ROOT / ".dockerignore") -> bool:

@@ -22,14 +22,16 @@ def test_hadolint_finds_nothing() -> None:
 
 
 def test_is_multi_stage_and_the_final_stage_only_copies_the_venv() -> None:
-    build, final = read_stages()
+    stages = read_stages()
+    build, final = stages[0], stages[-1]
     assert build.name == "build" and final.base == build.base
     assert f"--from=build {VENV} {VENV}" in final.all("COPY")
     assert not any("pip" in run for run in final.all("RUN")), "no installing in the final stage"
 
 
 def test_pidone_runs_from_its_own_venv_and_only_its_script_is_on_path() -> None:
-    build, final = read_stages()
+    stages = read_stages()
+    build, final = stages[0], stages[-1]
     assert any(f"venv --without-pip {VENV}" in run for run in build.all("RUN"))
     assert any(f"ln -s {VENV}/bin/pidone /usr/local/bin/pidone" in run for run in final.all("RUN"))
     # The venv's bin holds a `python` that sees pidone's packages: the workload must not get it.

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 from app import __version__
 from conftest import ROOT
-from dockerfile_stages import copy_sources, read_stages
+from dockerfile_stages import copy_into, copy_sources, read_stages
 
 
 def test_the_build_stage_installs_a_working_pidone_into_a_fresh_venv(tmp_path: Path) -> None:
@@ -52,13 +51,3 @@ def test_the_build_stage_installs_a_working_pidone_into_a_fresh_venv(tmp_path: P
                               "import starlette, uvicorn, prometheus_client"],
                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=30)
     assert imports.returncode == 0, imports.stderr
-
-
-def copy_into(source: Path, destination: Path, named: str) -> None:
-    """COPY's rules: a directory's contents go into the destination; a file goes into a dir/."""
-    if source.is_dir():
-        shutil.copytree(source, destination, dirs_exist_ok=True,
-                        ignore=shutil.ignore_patterns("__pycache__"))
-    else:
-        destination.mkdir(parents=True, exist_ok=True)
-        shutil.copy(source, destination / Path(named).name)
