@@ -9,8 +9,9 @@ APT_PACKAGES := tini dumb-init util-linux procps iproute2 prometheus
 # The benchmarks' peers, load and timing tools, and the compiler for their C probe
 # (make bench, and its smoke test in make test).
 APT_PACKAGES += catatonit wrk hyperfine gcc libc6-dev
-# The self-contained bundle's tests: Debian roots without Python to run it in, patchelf to build it.
-APT_PACKAGES += mmdebstrap patchelf
+# The self-contained bundle: Debian roots without Python to test it in, patchelf to build it,
+# Debian's Python with pip to build the benchmarks' one.
+APT_PACKAGES += mmdebstrap patchelf python3-pip
 
 .PHONY: test soak demo bench venv system-packages clean dashboard-preview
 
