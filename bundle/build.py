@@ -77,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def build(dest: Path, home: Path, wheels: Path | None, constraints: Path) -> None:
+    if not home.is_absolute():
+        raise BuildError(f"--home must be an absolute path, not {home}")
     if sys.version_info < (3, 11):
         raise BuildError(f"pidone needs Python 3.11 or newer, this is {sys.version.split()[0]}")
     for tool in ("ldd", "patchelf"):
@@ -114,10 +116,7 @@ def copy_stdlib(source: Path, target: Path) -> None:
     # Links followed: a distribution's stdlib links into /etc or beside itself.
     shutil.copytree(source, target, ignore=ignored, symlinks=False)
     if not (target / "lib-dynload").is_dir():
-        dynload = Path(sysconfig.get_config_var("DESTSHARED") or "")
-        if not dynload.is_dir():
-            raise BuildError("cannot find the extension modules' directory (lib-dynload)")
-        shutil.copytree(dynload, target / "lib-dynload", ignore=ignored, symlinks=False)
+        raise BuildError(f"no lib-dynload in {source}: a layout this script does not know")
 
 
 def bundled_site_packages(dest: Path, stdlib: Path) -> Path:

@@ -149,6 +149,14 @@ def test_the_bundle_carries_its_loader_and_never_rereads_its_sources(roots) -> N
         assert int.from_bytes(cached[0].read_bytes()[4:8], "little") == 0b01, cached[0]
 
 
+def test_no_file_of_the_bundle_is_writable_but_by_its_owner(roots) -> None:
+    """A workload running as another user cannot change its init; any user can run it."""
+    for path in [roots.build / "opt" / "pidone", *(roots.build / "opt" / "pidone").rglob("*")]:
+        mode = path.lstat().st_mode
+        assert not mode & 0o022, f"{path} is writable by group or others ({mode:o})"
+        assert path.is_symlink() or mode & 0o004, f"{path} is not readable by others ({mode:o})"
+
+
 @pytest.mark.parametrize("image", WITHOUT_PYTHON)
 def test_exit_status_passes_through(roots, start_init, image: Image) -> None:
     running = start_init([*image.within(roots, {"PATH": CONTAINER_PATH}), *PIDONE, "--http", "off",
