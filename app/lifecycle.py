@@ -38,6 +38,7 @@ def run(config: Config) -> NoReturn:
             _print_error(line)
         _leave_process(error.status)
     started = time.time()
+    _leave_working_directory()
 
     # The workload runs: only now pay for logging, the core's state and the HTTP stack.
     import logging
@@ -61,7 +62,6 @@ def run(config: Config) -> NoReturn:
 
     core = Core(config, state)
     http = start_http_side(core)
-    _leave_working_directory()
     status = supervise_and_leave(core)
     if http is not None:
         http.stop()
@@ -111,8 +111,8 @@ def supervise_and_leave(core: Core) -> int:
 
 
 def _leave_working_directory() -> None:
-    """As dumb-init: the init holds no directory busy (a mount it sits in could not be
-    unmounted). After the HTTP side has bound, so that a relative unix socket path works."""
+    """As dumb-init, at once after the spawn: the init holds no directory busy (a mount it
+    sits in could not be unmounted). Paths given relative were made absolute by app.cli."""
     try:
         os.chdir("/")
     except OSError:
