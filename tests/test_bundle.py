@@ -99,13 +99,9 @@ def make_wheelhouse(wheels: Path) -> Path:
     return wheels
 
 
-def bundle_stage():
-    return next(stage for stage in read_stages() if stage.name == "bundle-build")
-
-
 def build_bundle(root: Path, wheels: Path) -> None:
     """The bundle stage's COPY and RUN lines, in the build root (its apt-get is mmdebstrap's)."""
-    stage = bundle_stage()
+    stage = next(stage for stage in read_stages() if stage.name == "bundle-build")
     for args in stage.all("COPY"):
         sources, destination = copy_sources(args)
         if "--from=build" in args:
