@@ -9,11 +9,12 @@ ARG PYTHON_IMAGE=python:3.12-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS build
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY app/ app/
 # /wheels holds pidone and its dependencies, all pure Python: a wheelhouse that installs
 # offline into any image with Python 3.11+ (docker build --target build; see README).
-RUN python -m pip wheel --no-cache-dir --wheel-dir /wheels . \
+# constraints.txt pins them at the versions the tests ran with, as in `make venv`.
+RUN python -m pip wheel --no-cache-dir -c constraints.txt --wheel-dir /wheels . \
  && python -m venv --without-pip /opt/pidone \
  && python -m pip --python /opt/pidone/bin/python install --no-cache-dir --no-index \
         --find-links /wheels /wheels/pidone-*.whl
