@@ -219,9 +219,13 @@ def _seconds_option(flag: str, value: str) -> float:
 
 
 def _http_option(flag: str, value: str) -> str:
+    """The --http value, a relative unix socket path made absolute: pidone binds it only after
+    it has moved to "/"."""
     from app.address import parse_address
 
-    _parsed(flag, parse_address, value)
+    address = _parsed(flag, parse_address, value)
+    if address.unix_path is not None and not os.path.isabs(address.unix_path):
+        return f"unix:{os.path.abspath(address.unix_path)}"
     return value
 
 
