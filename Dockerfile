@@ -13,6 +13,7 @@ COPY pyproject.toml README.md constraints.txt ./
 COPY app/ app/
 # /wheels holds pidone and its dependencies, all pure Python: a wheelhouse that installs
 # offline into any image with Python 3.11+ (docker build --target build; see README).
+# constraints.txt pins them at the versions the tests ran with, as in `make venv`.
 RUN python -m pip wheel --no-cache-dir -c constraints.txt --wheel-dir /wheels . \
  && python -m venv --without-pip /opt/pidone \
  && python -m pip --python /opt/pidone/bin/python install --no-cache-dir --no-index \

@@ -9,9 +9,12 @@ APT_PACKAGES := tini dumb-init util-linux procps iproute2 prometheus
 # The benchmarks' peers, load and timing tools, and the compiler for their C probe
 # (make bench, and its smoke test in make test).
 APT_PACKAGES += catatonit wrk hyperfine gcc libc6-dev
-# The self-contained bundle: Debian roots without Python to test it in, patchelf to build it,
-# Debian's Python with pip to build the benchmarks' one.
-APT_PACKAGES += mmdebstrap patchelf python3-pip
+# A container engine of our own for the image tests (tests/engine.py starts a private dockerd),
+# compose 1.29 for compose.yaml, and mmdebstrap for a local base image: no registry is reachable.
+APT_PACKAGES += docker.io docker-compose mmdebstrap
+# patchelf builds the self-contained bundle (bundle/build.py); Debian's Python with pip builds
+# the benchmarks' one.
+APT_PACKAGES += patchelf python3-pip
 
 .PHONY: test soak demo bench venv system-packages clean dashboard-preview
 
@@ -23,7 +26,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	touch $@
 
 # Debian packages the tests and benchmarks use (the peers to compare against, unshare, ps,
-# ip for network namespaces, prometheus and its promtool).
+# ip for network namespaces, prometheus and its promtool, the container engine).
 system-packages:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \

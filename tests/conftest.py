@@ -35,6 +35,7 @@ def _start_from_default_signal_state() -> None:
 _start_from_default_signal_state()
 
 ROOT = Path(__file__).resolve().parent.parent
+pytest_plugins = ["engine"]  # the private Docker engine's fixtures (tests/engine.py)
 WORKLOAD = [sys.executable, str(ROOT / "tests" / "workload.py")]
 PIDONE = [sys.executable, "-m", "app"]
 PEERS = {"tini": ["tini", "--"], "dumb-init": ["dumb-init", "--"]}
@@ -275,12 +276,20 @@ def wait_for_core_turn_after(running: RunningInit, moment: float) -> None:
         time.sleep(0.02)
 
 
-def scrape(running: RunningInit, **headers: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def scrape(running: RunningInit, **headers: str) -> Samples:
     """/metrics as {(sample name, sorted label pairs): value}, parsed by prometheus_client."""
+    assert running.http is not None
+    return scrape_with(running.http, **headers)
+
+
+def scrape_with(http: httpx.Client, **headers: str) -> Samples:
+    """GET /metrics with this client, parsed as scrape() does."""
     from prometheus_client.parser import text_string_to_metric_families
 
-    assert running.http is not None
-    answer = running.http.get("/metrics", headers=headers)
+    answer = http.get("/metrics", headers=headers)
     assert answer.status_code == 200, answer.text
     samples = {}
     for family in text_string_to_metric_families(answer.text):

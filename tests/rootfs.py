@@ -71,10 +71,3 @@ def exec_in(init_pid: int, argv: Sequence[str], env: Mapping[str, str], *,
     return subprocess.run(["nsenter", f"--target={init_pid}", "--mount", "--pid", "--root",
                            "--wd", f"--setuid={uid}", f"--setgid={gid}", *argv],
                           env=dict(env), capture_output=True, text=True, timeout=60)
-
-
-def run_in_root(root: Path, command: str, env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
-    """`command` by the root's own sh, as a Dockerfile's RUN runs it."""
-    return subprocess.run(["unshare", "--pid", "--fork", "--mount", "--mount-proc", "--kill-child",
-                           f"--root={root}", "/bin/sh", "-c", command], env=dict(env),
-                          capture_output=True, text=True, timeout=300)

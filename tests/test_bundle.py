@@ -1,9 +1,10 @@
-"""The self-contained bundle (/opt/pidone from the Dockerfile's bundle stage) as PID 1 of images
+"""The self-contained bundle (/opt/pidone from `docker build --target bundle`) as PID 1 of images
 without Python: Debian bookworm minbase, a root without a shell or a C library, Debian bullseye
 (an older C library), and an image whose own Python must not reach pidone, nor pidone's it.
 
-Each root is a directory standing in for an image; the bundle is built in a bookworm root with
-Python by the stage's own RUN lines, as `docker build --target bundle` builds it."""
+The bundle is built by the real engine (tests/engine.py) from the Dockerfile. The behaviours
+run under `unshare` in roots that stand in for images (a pipe to acknowledge each step, the
+init's PID from outside); the README's two lines are then built and run in the engine too."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -22,9 +22,11 @@ from pathlib import Path
 import pytest
 
 from bench.probe import compile_probe
-from conftest import ROOT, scrape
-from dockerfile_stages import copy_into, copy_sources, read_stages
-from rootfs import CONTAINER_PATH, DebianRoot, exec_in, in_root, make_static_root, run_in_root
+from conftest import free_loopback_port, scrape
+from dockerfile_stages import read_stages
+from engine import DOCKER, Engine
+from rootfs import CONTAINER_PATH, DebianRoot, exec_in, in_root, make_static_root
+from test_image import readme_dockerfile, wait_for
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0,
                                 reason="the bundle's roots need root (mmdebstrap, mount, chroot)")
@@ -32,19 +34,20 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0,
 HOME = Path("/opt/pidone")
 PIDONE = [str(HOME / "bin" / "pidone")]
 PROBE = "/usr/local/bin/probe"
-BUILD_PACKAGES = ("python3", "python3-pip", "patchelf")
-"""The build root: Debian's Python and pip stand in for PYTHON_IMAGE's; patchelf is what the
-stage installs with apt-get."""
+BUNDLE_IMAGE = "pidone-bundle"
+"""The tag the README gives it: its recipes say COPY --from=pidone-bundle."""
 ORPHANS = 50
 
 
 @dataclass(frozen=True)
 class Roots:
-    build: Path
-    """bookworm with Python: the bundle is built here, and a workload with its own Python runs here."""
+    python: Path
+    """The engine's base image (bookworm with Python): a workload with its own Python."""
     bookworm: Path
     bullseye: Path
     static: Path
+    probe: Path
+    """The C workload, static: it runs in every root."""
 
 
 @dataclass(frozen=True)
@@ -66,58 +69,63 @@ WITHOUT_PYTHON = [
 
 
 @pytest.fixture(scope="module")
-def roots() -> Iterator[Roots]:
-    """The roots, made once: mmdebstrap downloads all three at once while the wheels build."""
-    base = Path(tempfile.mkdtemp(prefix="pidone-roots-"))
-    debian = {"build": DebianRoot("bookworm", base / "build", BUILD_PACKAGES),
-              "bookworm": DebianRoot("bookworm", base / "bookworm"),
-              "bullseye": DebianRoot("bullseye", base / "bullseye")}
+def scratch() -> Iterator[Path]:
+    directory = Path(tempfile.mkdtemp(prefix="pidone-roots-"))
+    yield directory
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def downloads(scratch: Path) -> Iterator[dict[str, DebianRoot]]:
+    """mmdebstrap of bookworm and bullseye, started before the engine builds (they run at once)."""
+    started = {suite: DebianRoot(suite, scratch / suite) for suite in ("bookworm", "bullseye")}
+    yield started
+    for root in started.values():
+        root.stop()
+
+
+@pytest.fixture(scope="module")
+def bundle_image(engine: Engine, base_image: str) -> str:
+    return engine.build(BUNDLE_IMAGE, target="bundle", build_args={"PYTHON_IMAGE": base_image})
+
+
+@pytest.fixture(scope="module")
+def roots(downloads, bundle_image: str, engine: Engine, base_image: str,
+          scratch: Path) -> Roots:
+    """The roots, each holding the bundle the engine built and the static C workload."""
+    bundle = copy_out(engine, bundle_image, str(HOME), scratch / "bundle")
+    made = Roots(export(engine, base_image, scratch / "python"), downloads["bookworm"].wait(),
+                 downloads["bullseye"].wait(),
+                 make_static_root(downloads["bookworm"].path, scratch / "static"),
+                 compile_probe(scratch, static=True))
+    for root in (made.python, made.bookworm, made.bullseye, made.static):
+        subprocess.run(["cp", "-a", str(bundle), str(root / "opt" / "pidone")], check=True)
+        shutil.copy(made.probe, root / PROBE.lstrip("/"))
+    return made
+
+
+def copy_out(engine: Engine, image: str, path: str, target: Path) -> Path:
+    """`path` of `image`, copied to `target` as `docker cp` copies it out of a container."""
+    container = engine.docker("create", image).stdout.strip()
     try:
-        wheels = make_wheelhouse(base / "wheels")
-        probe = compile_probe(base, static=True)
-        build_bundle(debian["build"].wait(), wheels)
-        made = Roots(debian["build"].path, debian["bookworm"].wait(), debian["bullseye"].wait(),
-                     make_static_root(debian["bookworm"].path, base / "static"))
-        for root in (made.bookworm, made.bullseye, made.static):
-            subprocess.run(["cp", "-a", str(made.build / "opt" / "pidone"), str(root / "opt")],
-                           check=True)
-        for root in (made.build, made.bookworm, made.bullseye, made.static):
-            shutil.copy(probe, root / PROBE.lstrip("/"))
-        yield made
+        engine.docker("cp", f"{container}:{path}", str(target))
     finally:
-        for root in debian.values():
-            root.stop()
-        shutil.rmtree(base, ignore_errors=True)
+        engine.docker("rm", container)
+    return target
 
 
-def make_wheelhouse(wheels: Path) -> Path:
-    """What the Dockerfile's build stage leaves in /wheels: pidone and its pinned dependencies."""
-    done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-cache-dir",
-                           "-c", "constraints.txt", "--wheel-dir", str(wheels), "."],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    return wheels
-
-
-def build_bundle(root: Path, wheels: Path) -> None:
-    """The bundle stage's COPY and RUN lines, in the build root (its apt-get is mmdebstrap's)."""
-    stage = next(stage for stage in read_stages() if stage.name == "bundle-build")
-    for args in stage.all("COPY"):
-        sources, destination = copy_sources(args)
-        if "--from=build" in args:
-            assert sources == ["/wheels"], args
-            shutil.copytree(wheels, root / destination.lstrip("/"))
-            continue
-        for source in sources:
-            copy_into(ROOT / source, root / destination.lstrip("/"), source)
-    env = {"PATH": CONTAINER_PATH, "HOME": "/root"}
-    for run in stage.all("RUN"):
-        if "apt-get install" in run:
-            assert set(run.split("--no-install-recommends")[1].split("&&")[0].split()) \
-                <= set(BUILD_PACKAGES), run
-            continue
-        done = run_in_root(root, run, env)
-        assert done.returncode == 0, f"RUN {run}\n{done.stdout}\n{done.stderr}"
+def export(engine: Engine, image: str, target: Path) -> Path:
+    """`image`'s whole file system, unpacked into `target`."""
+    container = engine.docker("create", image, "true").stdout.strip()
+    archive = target.with_suffix(".tar")
+    try:
+        engine.docker("export", f"--output={archive}", container, timeout=300)
+    finally:
+        engine.docker("rm", container)
+    target.mkdir()
+    subprocess.run(["tar", "-xf", str(archive), "-C", str(target)], check=True)
+    archive.unlink()
+    return target
 
 
 def test_the_bundle_stage_builds_from_the_images_pinned_wheels() -> None:
@@ -131,7 +139,7 @@ def test_the_bundle_stage_builds_from_the_images_pinned_wheels() -> None:
 
 
 def test_the_bundle_carries_its_loader_and_never_rereads_its_sources(roots) -> None:
-    bundle = roots.build / "opt" / "pidone"
+    bundle = roots.static / "opt" / "pidone"
     interpreter = subprocess.run(["patchelf", "--print-interpreter", str(bundle / "bin" / "python3")],
                                  capture_output=True, text=True, check=True).stdout.strip()
     assert interpreter.startswith(f"{HOME}/lib/ld-")
@@ -147,7 +155,8 @@ def test_the_bundle_carries_its_loader_and_never_rereads_its_sources(roots) -> N
 
 def test_no_file_of_the_bundle_is_writable_but_by_its_owner(roots) -> None:
     """A workload running as another user cannot change its init; any user can run it."""
-    for path in [roots.build / "opt" / "pidone", *(roots.build / "opt" / "pidone").rglob("*")]:
+    bundle = roots.static / "opt" / "pidone"
+    for path in [bundle, *bundle.rglob("*")]:
         mode = path.lstat().st_mode
         assert not mode & 0o022, f"{path} is writable by group or others ({mode:o})"
         assert path.is_symlink() or mode & 0o004, f"{path} is not readable by others ({mode:o})"
@@ -207,12 +216,12 @@ def test_a_workload_with_its_own_python_keeps_its_environment(roots, start_init)
     """Its PYTHONPATH holds a package called `app`, like pidone's, and its PYTHONHOME is its own
     Python's: pidone reads neither, and adds nothing to what the workload gets (no LANG given, so
     not even the C.UTF-8 that Python sets for itself in the C locale)."""
-    library = roots.build / "srv" / "workload-lib" / "app"
+    library = roots.python / "srv" / "workload-lib" / "app"
     library.mkdir(parents=True, exist_ok=True)
     (library / "__init__.py").write_text("")
-    (roots.build / "srv" / "report.py").write_text(REPORT_ENVIRONMENT)
+    (roots.python / "srv" / "report.py").write_text(REPORT_ENVIRONMENT)
     env = {"PATH": CONTAINER_PATH, "PYTHONPATH": "/srv/workload-lib", "PYTHONHOME": "/usr"}
-    running = start_init([*in_root(roots.build, env), *PIDONE, "--http", "off", "--",
+    running = start_init([*in_root(roots.python, env), *PIDONE, "--http", "off", "--",
                           "python3", "/srv/report.py", "{ack}"])
     report = json.loads(running.read_report())
     assert running.wait() == 0, running.stderr
@@ -233,3 +242,55 @@ def test_an_images_ld_library_path_cannot_load_its_older_libc_into_pidone(roots,
     assert running.http.get("/health").status_code == 200
     running.send(signal.SIGTERM)
     assert running.wait() == 128 + signal.SIGTERM, running.stderr
+
+
+@pytest.fixture(scope="module")
+def app_context(roots: Roots, scratch: Path) -> Path:
+    """A build context holding `myapp`, the README recipes' workload: the static C probe."""
+    context = scratch / "context"
+    context.mkdir()
+    shutil.copy(roots.probe, context / "myapp")
+    return context
+
+
+def test_the_readme_recipe_from_scratch_runs_in_the_engine(engine: Engine, bundle_image: str,
+                                                           app_context: Path) -> None:
+    recipe = readme_dockerfile("**An image without a shell or a C library**")
+    assert f"COPY --from={bundle_image} {HOME} {HOME}" in recipe
+    image = engine.build("recipe-scratch", context=app_context, network="none", dockerfile=recipe)
+    assert engine.run(image, "/myapp", "exit", "7").returncode == 7
+    address = f"127.0.0.1:{free_loopback_port()}"
+    container = engine.start(image, "/myapp", "pause", options=[
+        "--network=host", f"--env=PIDONE_HTTP={address}", "--read-only", "--health-interval=1s"])
+    try:
+        # The recipe's HEALTHCHECK, exec form: `pidone health` with no shell in the image.
+        wait_for(lambda: container.inspect("{{.State.Health.Status}}") == "healthy",
+                 "the HEALTHCHECK to pass")
+        assert container.stop() == 128 + signal.SIGTERM, container.logs()
+    finally:
+        engine.docker("rm", "--force", container.id)
+
+
+def test_the_readme_recipe_for_debian_runs_in_the_engine(engine: Engine, bundle_image: str,
+                                                         roots: Roots) -> None:
+    """On the bookworm root without Python, imported as an image; the child's environment is
+    Docker's alone (PATH, HOSTNAME, HOME), nothing of pidone's."""
+    debian = import_root(engine, roots.bookworm, "local/debian:bookworm-minbase")
+    recipe = readme_dockerfile("**Debian, Ubuntu**").replace("debian:bookworm-slim", debian)
+    image = engine.build("recipe-debian", context=None, network="none", dockerfile=recipe)
+    assert engine.run(image, "sh", "-c", "exit 5").returncode == 5
+    listed = engine.run(image, "env")
+    assert listed.returncode == 0, listed.stderr
+    assert sorted(line.split("=")[0] for line in listed.stdout.splitlines()) == \
+        ["HOME", "HOSTNAME", "PATH"]
+
+
+def import_root(engine: Engine, root: Path, tag: str) -> str:
+    """`root`, without the bundle the tests put in it, as an image."""
+    archive = subprocess.Popen(["tar", "-C", str(root), "--exclude=./opt/pidone", "-c", "."],
+                               stdout=subprocess.PIPE)
+    imported = subprocess.run([DOCKER, "import", "-", tag], stdin=archive.stdout,
+                              env=engine.env, capture_output=True, text=True, timeout=300)
+    archive.stdout.close()
+    assert archive.wait() == 0 and imported.returncode == 0, imported.stderr
+    return tag
