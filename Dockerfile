@@ -9,14 +9,33 @@ ARG PYTHON_IMAGE=python:3.12-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS build
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY app/ app/
 # /wheels holds pidone and its dependencies, all pure Python: a wheelhouse that installs
 # offline into any image with Python 3.11+ (docker build --target build; see README).
-RUN python -m pip wheel --no-cache-dir --wheel-dir /wheels . \
+# constraints.txt pins them at the versions the tests ran with, as in `make venv`.
+RUN python -m pip wheel --no-cache-dir -c constraints.txt --wheel-dir /wheels . \
  && python -m venv --without-pip /opt/pidone \
  && python -m pip --python /opt/pidone/bin/python install --no-cache-dir --no-index \
         --find-links /wheels /wheels/pidone-*.whl
+
+# /opt/pidone self-contained: its own Python and C library, from the same wheels, for images
+# without Python or a shell (docker build --target bundle; see README "pidone in any image").
+FROM ${PYTHON_IMAGE} AS bundle-build
+# patchelf only rewrites the bundle's library paths at build time: the release's own is fine.
+# hadolint ignore=DL3008
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends patchelf \
+ && rm -rf /var/lib/apt/lists/*
+COPY constraints.txt /src/
+COPY bundle/ /src/bundle/
+COPY --from=build /wheels /wheels
+RUN python3 /src/bundle/build.py --wheels /wheels /opt/pidone
+
+# Nothing but the bundle: COPY --from=pidone-bundle /opt/pidone /opt/pidone
+FROM scratch AS bundle
+COPY --from=bundle-build /opt/pidone /opt/pidone
+ENTRYPOINT ["/opt/pidone/bin/pidone"]
 
 FROM ${PYTHON_IMAGE}
 COPY --from=build /opt/pidone /opt/pidone

@@ -9,6 +9,12 @@ APT_PACKAGES := tini dumb-init util-linux procps iproute2 prometheus
 # The benchmarks' peers, load and timing tools, and the compiler for their C probe
 # (make bench, and its smoke test in make test).
 APT_PACKAGES += catatonit wrk hyperfine gcc libc6-dev
+# A container engine of our own for the image tests (tests/engine.py starts a private dockerd),
+# compose 1.29 for compose.yaml, and mmdebstrap for a local base image: no registry is reachable.
+APT_PACKAGES += docker.io docker-compose mmdebstrap
+# patchelf builds the self-contained bundle (bundle/build.py); Debian's Python with pip builds
+# the benchmarks' one.
+APT_PACKAGES += patchelf python3-pip
 
 .PHONY: test soak demo bench venv system-packages clean dashboard-preview
 
@@ -20,7 +26,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	touch $@
 
 # Debian packages the tests and benchmarks use (the peers to compare against, unshare, ps,
-# ip for network namespaces, prometheus and its promtool).
+# ip for network namespaces, prometheus and its promtool, the container engine).
 system-packages:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -35,6 +41,7 @@ test: venv system-packages
 # three minutes of 600 clients that never read...): about 12 minutes on 2 cores. The figures
 # each survived are printed at the end.
 SOAK_TESTS := tests/test_fork_storm.py tests/test_signal_storm.py tests/test_pid_exhaustion.py \
+	tests/test_core_faults.py \
 	tests/test_log_faults.py tests/test_http_abuse.py
 
 soak: venv system-packages

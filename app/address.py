@@ -46,4 +46,17 @@ def parse_address(text: str) -> ListenAddress:
     if not (port_text.isascii() and port_text.isdigit() and len(port_text) <= 5) \
             or not 0 < int(port_text) < 65536:
         raise AddressError(f"{text!r}: port must be a number from 1 to 65535")
+    if host:
+        check_host_name(host)
     return ListenAddress(host=host or None, port=int(port_text))
+
+
+def check_host_name(host: str) -> None:
+    """Raise AddressError for a host name that no resolver can be asked about: an empty or
+    over-long label (".", "a..b", 64 characters), which getaddrinfo would refuse only later,
+    with a UnicodeError from its IDNA encoding."""
+    try:
+        host.encode("idna")
+    except UnicodeError:
+        raise AddressError(f"{host!r} is not a valid host name: a label is empty or longer "
+                           "than 63 characters") from None

@@ -251,9 +251,13 @@ def _mode_option(flag: str, value: str) -> int:
 
 
 def _http_option(flag: str, value: str) -> str:
+    """The --http value, a relative unix socket path made absolute: pidone binds it only after
+    it has moved to "/"."""
     from app.address import parse_address
 
-    _parsed(flag, parse_address, value)
+    address = _parsed(flag, parse_address, value)
+    if address.unix_path is not None and not os.path.isabs(address.unix_path):
+        return f"unix:{os.path.abspath(address.unix_path)}"
     return value
 
 

@@ -7,14 +7,17 @@ import os
 import signal
 import threading
 import time
+from collections import deque
 from typing import TYPE_CHECKING, NamedTuple
 
 from app.config import Config
-from app.signals import JOB_CONTROL, TERMINATING, SignalTaker, signal_name
+from app.policy import SignalPolicy
+from app.signals import JOB_CONTROL, SignalTaker, signal_name
 from app.state import ChildStatus, CoreState, Phase, Snapshot
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from concurrent.futures import Future
 
     from app.procfs import ProcessInfo
 
@@ -24,10 +27,21 @@ HEARTBEAT_INTERVAL = 1.0
 """Seconds the loop sleeps at most: the /health heartbeat moves at least this often."""
 LAST_REAP_TIMEOUT = 5.0
 """After SIGKILL, how long to keep reaping before leaving anyway (a process stuck in D state)."""
+FAILED_TURNS_LIMIT = 100
+"""Turns of the loop failing in a row before the core gives up on them (see `supervise`)."""
 
 
 class ChildNotRunning(Exception):
     """A signal was asked for but the child has already exited."""
+
+
+class SignalRefused(Exception):
+    """The kernel refused the signal (EPERM: the child became a process pidone may not signal,
+    e.g. a set-user-ID program while pidone is not root)."""
+
+
+class CoreBroken(Exception):
+    """The loop failed FAILED_TURNS_LIMIT turns in a row: it cannot go on."""
 
 
 class Delivery(NamedTuple):
@@ -57,33 +71,39 @@ class Watch:
 
 
 class Core:
-    """Owns waitpid and the child's signals; the HTTP side calls only `snapshot` and `send`."""
+    """Owns waitpid and the child's signals. Only the core thread reaps, signals and applies
+    the signal policy; the HTTP side reads `snapshot` and asks through `send`."""
 
     def __init__(self, config: Config, state: CoreState) -> None:
         self.config = config
         self.state = state
+        self._policy = SignalPolicy(config.rewrites, config.term_delay, config.stop_timeout)
         self._target_group = not config.single_child
-        self._pending_term_at: float | None = None
-        self._kill_at: float | None = None
         self._has_children = True
         self._core_thread = threading.get_ident()
+        self._requests: deque[tuple[int, Future[Delivery]]] = deque()
         self._watches: list[Watch] = []
         self._next_watch = 0.0
         self._signals = SignalTaker()
+        self._bugs_seen: set[tuple[str, str, int]] = set()
 
     # -- the narrow interface for the HTTP side -------------------------------------------
 
     def snapshot(self) -> Snapshot:
         return self.state.snapshot()
 
-    def send(self, signo: int, source: str = "http") -> Delivery:
-        """Deliver `signo` to the child (or its group) now; raises ChildNotRunning."""
-        target = self._deliver(signo, source, time.perf_counter())
-        delivery = Delivery(signo, self.state.child.pid, target)
-        if self._kill_at is not None:
-            # Wake the core so it sleeps no longer than the --stop-timeout deadline.
-            signal.pthread_kill(self._core_thread, signal.SIGCHLD)
-        return delivery
+    def send(self, signo: int) -> Future[Delivery]:
+        """Ask the core thread to deliver `signo` now, as the API's caller named it. The answer
+        is a Delivery, or ChildNotRunning / SignalRefused. Any thread may ask."""
+        from concurrent.futures import Future
+
+        answer: Future[Delivery] = Future()
+        if not self.state.child.running:
+            answer.set_exception(self._not_running())
+            return answer
+        self._requests.append((signo, answer))
+        self._wake()
+        return answer
 
     def watch(self, name: str, trouble: Callable[[], str | None]) -> None:
         """Have the loop ask `trouble()` about once a second, and log loudly what it says when
@@ -91,30 +111,54 @@ class Core:
         gone."""
         self._watches.append(Watch(name, trouble))
 
+    def _wake(self) -> None:
+        """The named wake-up: a SIGCHLD aimed at the core thread ends its sigtimedwait at once
+        (costing one empty waitpid); if the thread is busy, the signal waits for its next turn,
+        so a request is never left unseen."""
+        signal.pthread_kill(self._core_thread, signal.SIGCHLD)
+
     # -- the loop -------------------------------------------------------------------------
 
     def supervise(self) -> None:
-        """Wait, reap and forward until the child has exited."""
+        """Wait, reap and forward until the child has exited.
+
+        An unexpected exception in a turn is pidone's bug: it is logged, and the loop goes on.
+        Only when every turn fails, FAILED_TURNS_LIMIT in a row, does it raise CoreBroken."""
+        failed_in_a_row = 0
+        while self.state.child.running:
+            try:
+                self._turn()
+                failed_in_a_row = 0
+            except Exception as bug:
+                self.report_bug("the core loop", bug)
+                failed_in_a_row += 1
+                if failed_in_a_row >= FAILED_TURNS_LIMIT:
+                    raise CoreBroken(f"{failed_in_a_row} turns of the core loop failed in a row") from bug
+        self._answer_requests()  # asked while the child was exiting: 409
+
+    def _turn(self) -> None:
         state = self.state
-        while state.child.running:
-            info = self._signals.take(self._sleep_seconds())
-            state.heartbeat = time.time()
-            if info is not None:
-                if info.si_signo == signal.SIGCHLD:
-                    self.reap()
-                else:
-                    self.on_signal(info.si_signo, time.perf_counter())
-            if self._pending_term_at is not None or self._kill_at is not None:
-                self._on_deadlines()
-            if self._watches and state.heartbeat >= self._next_watch:
-                self._check_watches()
+        info = self._signals.take(self._sleep_seconds())
+        state.heartbeat = time.time()
+        if info is not None:
+            if info.si_signo == signal.SIGCHLD:
+                self.reap()
+            else:
+                self.on_signal(info.si_signo, time.perf_counter())
+        if self._requests:
+            self._answer_requests()
+        if self._policy.next_deadline() is not None:
+            self._on_deadlines()
+        if self._watches and state.heartbeat >= self._next_watch:
+            self._check_watches()
 
     def reap(self) -> None:
-        """Drain waitpid(-1, WNOHANG): the child's exit is recorded under the lock, so no
-        forward can reach a recycled PID."""
+        """Drain waitpid(-1, WNOHANG). Only this thread reaps and signals, so the child's PID
+        cannot be recycled between "still running?" and the kill of a forward."""
         state = self.state
         child_pid = state.child.pid
         reaped_orphans: list[int] = []
+        child_exited = False
         with state.lock:
             while True:
                 try:
@@ -127,35 +171,60 @@ class Core:
                     break
                 if pid == child_pid and state.child.running:
                     self._record_child_exit(wait_status)
+                    child_exited = True
                 else:
                     reaped_orphans.append(pid)
             state.zombies_reaped += len(reaped_orphans)
+        if child_exited:
+            self._log_child_exit()
         if self.config.warn_on_reap:
             for pid in reaped_orphans:
                 log.warning("reaped zombie process %d", pid)
 
     def on_signal(self, signo: int, learned_at: float) -> None:
-        """One signal from the OS: count it, apply --term-delay and -r, forward it."""
+        """One signal from the OS: count it; the policy says what to deliver now, if anything."""
         state = self.state
         with state.lock:
             state.count_received(signo)
-            if signo == signal.SIGTERM and self.config.term_delay > 0 and self._pending_term_at is None \
-                    and state.phase == Phase.RUNNING:
-                state.phase = Phase.TERMINATING
-                self._pending_term_at = time.monotonic() + self.config.term_delay
-                log.info("SIGTERM received: not ready now, forwarding in %.3gs", self.config.term_delay)
-                return
-        target = self.config.rewrites.get(signo, signo)
-        if target == 0:
+            target = self._policy.received(signo, time.monotonic())
+            self._note_stop_asked()
+        if target is not None:
+            self._forward(target, learned_at)
+        elif self.config.rewrites.get(signo) == 0:
             log.debug("dropped %s (rewrite to 0)", signal_name(signo))
         else:
-            try:
-                self._deliver(target, "os", learned_at)
-            except ChildNotRunning:
-                pass
+            log.info("%s received: not ready now, forwarding in %.3gs", signal_name(signo),
+                     self.config.term_delay)
         if signo in JOB_CONTROL and os.getpid() != 1:
             # As dumb-init: stop ourselves too, so the shell that started us sees the job stop.
             os.kill(os.getpid(), signal.SIGSTOP)
+
+    def _forward(self, signo: int, learned_at: float) -> None:
+        """Deliver a signal that came from the OS (or its rewrite, or a delayed SIGTERM)."""
+        try:
+            self._deliver(signo, "os", learned_at)
+        except ChildNotRunning:
+            pass  # it exited meanwhile: the next reap tells
+        except SignalRefused as refusal:
+            log.error("%s", refusal)
+
+    def _answer_requests(self) -> None:
+        """Deliver what the HTTP side asked for, in order, and answer each request."""
+        while self._requests:
+            signo, answer = self._requests.popleft()
+            if not answer.set_running_or_notify_cancel():
+                continue  # the caller gave up waiting (the core was stalled): not delivered
+            try:
+                if not self.state.child.running:
+                    raise self._not_running()
+                delivered = self._policy.requested(signo, time.monotonic())
+                target = self._deliver(delivered, "http", time.perf_counter())
+                answer.set_result(Delivery(delivered, self.state.child.pid, target))
+            except (ChildNotRunning, SignalRefused) as refusal:
+                answer.set_exception(refusal)
+            except Exception as bug:
+                self.report_bug("a signal asked for over HTTP", bug)
+                answer.set_exception(bug)
 
     def _deliver(self, signo: int, source: str, learned_at: float) -> str:
         """Signal the child or its group; return which ("group" or "child")."""
@@ -163,28 +232,35 @@ class Core:
         with state.lock:
             child = state.child
             if not child.running:
-                raise ChildNotRunning(f"the child (pid {child.pid}) has exited")
-            if signo in TERMINATING:
-                self._begin_terminating(signo)
-            target = self._signal_child(signo)
+                raise self._not_running()
+            self._note_stop_asked()
+            try:
+                target = self._signal_child(signo)
+            except PermissionError:
+                raise SignalRefused(f"the kernel refused {signal_name(signo)} to the child "
+                                    f"(pid {child.pid}): permission denied") from None
             state.record_forward(signo, source, time.perf_counter() - learned_at)
         if log.isEnabledFor(logging.DEBUG):
             log.debug("forwarded %s to %s %d (%s)", signal_name(signo), target, child.pid, source)
         return target
 
-    def _begin_terminating(self, signo: int) -> None:
-        """Caller holds the lock: readiness ends, --stop-timeout is armed, a delayed TERM is sent now."""
-        if self.state.phase == Phase.RUNNING:
+    def _note_stop_asked(self) -> None:
+        """Caller holds the lock: once the policy has seen a stop asked, the child is not ready."""
+        if self._policy.stop_asked and self.state.phase == Phase.RUNNING:
             self.state.phase = Phase.TERMINATING
-        if signo == signal.SIGTERM:
-            self._pending_term_at = None
-        if self.config.stop_timeout is not None and self._kill_at is None:
-            self._kill_at = time.monotonic() + self.config.stop_timeout
+
+    def _not_running(self) -> ChildNotRunning:
+        return ChildNotRunning(f"the child (pid {self.state.child.pid}) has exited")
 
     def _check_watches(self) -> None:
         self._next_watch = self.state.heartbeat + HEARTBEAT_INTERVAL
-        for watch in self._watches:
-            trouble = watch.trouble()
+        for watch in list(self._watches):
+            try:
+                trouble = watch.trouble()
+            except Exception as bug:
+                self.report_bug(f"the watch of the {watch.name}", bug)
+                self._watches.remove(watch)  # a watch that cannot answer is no watch
+                continue
             if (trouble is None) == watch.answered:
                 continue
             watch.answered = trouble is None
@@ -194,21 +270,17 @@ class Core:
                 log.error("%s does not answer: %s; the child runs on", watch.name, trouble)
 
     def _sleep_seconds(self) -> float:
-        if self._pending_term_at is None and self._kill_at is None:
-            return HEARTBEAT_INTERVAL  # the usual case, once per wake-up: no list, no min
-        deadlines = [d for d in (self._pending_term_at, self._kill_at) if d is not None]
-        return max(0.0, min(HEARTBEAT_INTERVAL, min(deadlines) - time.monotonic()))
+        deadline = self._policy.next_deadline()
+        if deadline is None:
+            return HEARTBEAT_INTERVAL  # the usual case
+        return max(0.0, min(HEARTBEAT_INTERVAL, deadline - time.monotonic()))
 
     def _on_deadlines(self) -> None:
         now = time.monotonic()
-        if self._pending_term_at is not None and now >= self._pending_term_at:
-            self._pending_term_at = None
-            try:
-                self._deliver(signal.SIGTERM, "os", time.perf_counter())
-            except ChildNotRunning:
-                pass
-        if self._kill_at is not None and now >= self._kill_at:
-            self._kill_at = None
+        delayed = self._policy.delayed_due(now)
+        if delayed is not None:
+            self._forward(delayed, time.perf_counter())
+        if self._policy.kill_due(now):
             with self.state.lock:
                 if self.state.child.running:
                     log.warning("child still running %.3gs after a stop signal: sending SIGKILL",
@@ -229,30 +301,93 @@ class Core:
         return "child"
 
     def _record_child_exit(self, wait_status: int) -> None:
+        """Caller holds the lock. Nothing here may fail: the child's status must not be lost."""
         code, killed_by = exit_status(wait_status)
         old = self.state.child
         self.state.child = ChildStatus(old.argv, old.pid, old.start_time, False, code, killed_by)
         self.state.phase = Phase.STOPPING
-        if killed_by is not None:
-            log.info("child %d killed by %s", old.pid, signal_name(killed_by))
+
+    def _log_child_exit(self) -> None:
+        child = self.state.child
+        if child.exit_signal is not None:
+            log.info("child %d killed by %s", child.pid, signal_name(child.exit_signal))
         else:
-            log.info("child %d exited with status %d", old.pid, code)
+            log.info("child %d exited with status %d", child.pid, child.exit_code)
+
+    # -- pidone's own mistakes ------------------------------------------------------------
+
+    def report_bug(self, where: str, bug: BaseException) -> None:
+        """Log an unexpected exception as pidone's bug, with its traceback, the first time it
+        happens at that place (a bug on every turn must not flood the log); /status lists it."""
+        import traceback
+
+        frames = traceback.extract_tb(bug.__traceback__)
+        site = (type(bug).__name__, frames[-1].filename, frames[-1].lineno) if frames \
+            else (type(bug).__name__, "", 0)
+        if site in self._bugs_seen:
+            return
+        self._bugs_seen.add(site)
+        summary = f"pidone bug: {type(bug).__name__} in {where}: {bug}"
+        log.error("%s; pidone goes on (please report it)\n%s", summary,
+                  "".join(traceback.format_exception(bug)).rstrip())
+        with self.state.lock:
+            self.state.warnings.append(summary)
+
+    def reap_until_child_exits(self) -> None:
+        """The last resort when the loop cannot go on: nothing is forwarded any more, but
+        every child is still reaped and the child's status kept for pidone's exit."""
+        log.error("pidone's core loop cannot go on: it stops forwarding signals and only reaps "
+                  "until the child exits")
+        while self.state.child.running:
+            try:
+                pid, wait_status = os.waitpid(-1, 0)
+            except ChildProcessError:
+                break
+            except InterruptedError:
+                continue
+            with self.state.lock:
+                if pid == self.state.child.pid:
+                    self._record_child_exit(wait_status)
+                else:
+                    self.state.zombies_reaped += 1
 
     # -- leaving --------------------------------------------------------------------------
 
     def leave(self) -> int:
-        """SIGTERM what is left, reap for up to --grace, SIGKILL the rest; return pidone's status."""
+        """End what is left, reap, and return pidone's exit status: the child's."""
+        if self.state.is_pid1 or self.state.is_subreaper:
+            self._end_the_rest()
+        elif self._target_group:
+            self._terminate_child_group()
+        with self.state.lock:
+            self.state.phase = Phase.EXITED
+        return self.exit_code()
+
+    def exit_code(self) -> int:
+        """pidone's exit status: the child's, 0 when -e remaps it."""
+        code = self.state.child.exit_code
+        if code is None:  # only if the child's status was lost to a bug: say so, fail
+            log.error("pidone bug: the child's exit status was lost; exiting with 255")
+            return 255
+        return 0 if code in self.config.remap_exit else code
+
+    def _end_the_rest(self) -> None:
+        """SIGTERM what is left, reap for up to --grace, SIGKILL the rest, reap."""
         if self._has_children or self._descendants():
             self.terminate_rest(signal.SIGTERM)
             if not self._reap_until(time.monotonic() + self.config.grace):
                 log.warning("processes left after %.3gs grace: sending SIGKILL", self.config.grace)
                 self.terminate_rest(signal.SIGKILL)
                 self._reap_until(time.monotonic() + LAST_REAP_TIMEOUT)
-        with self.state.lock:
-            self.state.phase = Phase.EXITED
-        code = self.state.child.exit_code
-        assert code is not None
-        return 0 if code in self.config.remap_exit else code
+
+    def _terminate_child_group(self) -> None:
+        """Neither PID 1 nor a subreaper, pidone cannot reap what the child leaves behind, but,
+        as dumb-init does, it asks the child's process group (its background jobs) to stop. The
+        group's number cannot have been recycled while any member lives."""
+        try:
+            os.killpg(self.state.child.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass  # nobody left in the group
 
     def terminate_rest(self, signo: int) -> None:
         """Signal every process left: the whole PID namespace when PID 1, else our descendants."""
@@ -287,6 +422,7 @@ class Core:
                 return False
             info = self._signals.take(min(remaining, HEARTBEAT_INTERVAL))
             self.state.heartbeat = time.time()
+            self._answer_requests()
             if info is not None and info.si_signo != signal.SIGCHLD:
                 with self.state.lock:
                     self.state.count_received(info.si_signo)

@@ -38,6 +38,7 @@ def run(config: Config) -> NoReturn:
             _print_error(line)
         _leave_process(error.status)
     started = time.time()
+    _leave_working_directory()
 
     # The workload runs: only now pay for logging, the core's state and the HTTP stack.
     import logging
@@ -61,8 +62,7 @@ def run(config: Config) -> NoReturn:
 
     core = Core(config, state)
     http = start_http_side(core)
-    core.supervise()
-    status = core.leave()
+    status = supervise_and_leave(core)
     if http is not None:
         http.stop()
     log.info("exiting with status %d; reaped %d orphaned processes", status, state.zombies_reaped)
@@ -72,18 +72,51 @@ def run(config: Config) -> NoReturn:
 
 def start_http_side(core: Core) -> HttpServer | None:
     """Serve the HTTP API in a thread, unless --http off. Imported here, after the child is
-    spawned: the workload must not wait for starlette, uvicorn and prometheus_client."""
-    from app.address import parse_address
+    spawned: the workload must not wait for starlette, uvicorn and prometheus_client. Whatever
+    fails here is one line on stderr: an init never drops its workload for its side-car."""
+    try:
+        from app.address import parse_address
 
-    address = parse_address(core.config.http)
-    if address.off:
+        address = parse_address(core.config.http)
+        if address.off:
+            return None
+        from app.server import HttpServer
+
+        http = HttpServer(core, address)
+        if http.start():
+            core.watch("HTTP server (/health, /metrics, /signal)", http.trouble)
+        return http
+    except Exception as failure:
+        import logging
+
+        logging.getLogger("pidone").error("HTTP server not started: %s: %s; the child runs on "
+                                          "without it", type(failure).__name__, failure)
         return None
-    from app.server import HttpServer
 
-    http = HttpServer(core, address)
-    if http.start():
-        core.watch("HTTP server (/health, /metrics, /signal)", http.trouble)
-    return http
+
+def supervise_and_leave(core: Core) -> int:
+    """The core's work until pidone exits. PID 1 never dies of its own mistakes: whatever the
+    core raises is logged as pidone's bug, and pidone still reaps and exits with the child's
+    status."""
+    try:
+        core.supervise()
+    except Exception as bug:
+        core.report_bug("the core loop", bug)
+        core.reap_until_child_exits()
+    try:
+        return core.leave()
+    except Exception as bug:
+        core.report_bug("leaving", bug)
+        return core.exit_code()
+
+
+def _leave_working_directory() -> None:
+    """As dumb-init, at once after the spawn: the init holds no directory busy (a mount it
+    sits in could not be unmounted). Paths given relative were made absolute by app.cli."""
+    try:
+        os.chdir("/")
+    except OSError:
+        pass
 
 
 def _register_subreaper(warnings: list[str]) -> bool:

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from urllib.parse import urlsplit
 
-from app.address import AddressError, parse_address
+from app.address import AddressError, check_host_name, parse_address
 from app.config import DEFAULT_PORT
 from app.numbers import parse_seconds
 
@@ -131,5 +131,7 @@ def _connection(url: str, timeout: float) -> tuple[http.client.HTTPConnection, s
     parts = urlsplit(url)
     if parts.scheme != "http" or not parts.hostname:
         raise ValueError("expected http://HOST:PORT/health or unix:/path")
+    if ":" not in parts.hostname:  # an IPv6 literal needs no resolver
+        check_host_name(parts.hostname)
     connection = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=timeout)
     return connection, (parts.path or "/health") + (f"?{parts.query}" if parts.query else "")

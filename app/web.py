@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -18,13 +19,17 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app import health, metrics, reports
 from app.access import check_access
-from app.core import ChildNotRunning, Core
+from app.core import ChildNotRunning, Core, SignalRefused
 from app.excerpt import excerpt
 from app.signals import SignalNameError, parse_signal, signal_name
 
 log = logging.getLogger("pidone")
 
 Handler = Callable[[Request], Awaitable[Response]]
+
+CORE_ANSWER_TIMEOUT = 5.0
+"""Seconds /signal waits for the core thread to deliver; it answers within a millisecond unless
+it is stalled, which /livez reports too (the same 5 s)."""
 
 
 class AnyText(PathConvertor):
@@ -127,9 +132,14 @@ async def send_signal(request: Request) -> Response:
     except SignalNameError as bad:
         return error(400, f"{bad}: use a name such as TERM, SIGHUP, RTMIN+3, or a number")
     try:
-        delivery = core.send(signo, source="http")
+        delivery = await asyncio.wait_for(asyncio.wrap_future(core.send(signo)), CORE_ANSWER_TIMEOUT)
     except ChildNotRunning as gone:
         return error(409, str(gone))
+    except SignalRefused as refused:
+        return error(403, str(refused))
+    except asyncio.TimeoutError:
+        return error(503, f"pidone's core loop did not answer within {CORE_ANSWER_TIMEOUT:g}s: "
+                          "the signal was not sent (see /livez)")
     return JSONResponse({"signal": signal_name(delivery.signo), "number": delivery.signo,
                          "pid": delivery.pid, "target": delivery.target})
 

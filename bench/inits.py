@@ -19,6 +19,8 @@ class Init:
     """The command line before the child's command."""
     http_port: int | None = None
     """Where its /metrics answers on 127.0.0.1, when it serves one."""
+    ships: Path | None = None
+    """What an image must hold to run it, when that stands alone: a binary, or the bundle."""
 
     @property
     def is_pidone(self) -> bool:
@@ -45,12 +47,19 @@ def pidone(python: str, http: bool) -> Init:
     return Init("pidone+http", (*command, "--http", f"127.0.0.1:{port}", "--"), port)
 
 
-def peer(name: str) -> Init:
-    return Init(name, (name, "--"))
+def bundle(home: Path) -> Init:
+    """The self-contained bundle built into `home`, with HTTP on (its default) on a fresh port."""
+    port = free_port()
+    return Init("pidone bundle", (str(home / "bin" / "pidone"), "--http", f"127.0.0.1:{port}", "--"),
+                port, ships=home)
+
+
+def peer(name: str, path: str) -> Init:
+    return Init(name, (name, "--"), ships=Path(path).resolve())
 
 
 def installed_peers() -> list[Init]:
-    return [peer(name) for name in PEERS if shutil.which(name)]
+    return [peer(name, path) for name in PEERS if (path := shutil.which(name))]
 
 
 def floor(python: str) -> Init:

@@ -5,6 +5,8 @@
  *   probe orphans FD GO_FD N      wait for a byte on GO_FD, then make N orphans in a chain of
  *                                 forks (each link forks the next and exits at once, so every
  *                                 link becomes the init's zombie); "start NS" and "end NS"
+ *   probe exit CODE               exit with CODE  } the bundle's tests, in images
+ *   probe pause                   wait for signals } without a shell
  *
  * The harness compiles this at run time; no binary is committed.
  */
@@ -97,6 +99,15 @@ int main(int argc, char **argv) {
     if (argc == 5 && strcmp(argv[1], "orphans") == 0) {
         return orphans(atoi(argv[2]), atoi(argv[3]), atol(argv[4]));
     }
-    fprintf(stderr, "usage: probe stamp FD [CMD...] | sigack FD SIGNO | orphans FD GO_FD N\n");
+    if (argc == 3 && strcmp(argv[1], "exit") == 0) {
+        return atoi(argv[2]);
+    }
+    if (argc == 2 && strcmp(argv[1], "pause") == 0) {
+        for (;;) {
+            pause(); /* a signal's default action ends it */
+        }
+    }
+    fprintf(stderr, "usage: probe stamp FD [CMD...] | sigack FD SIGNO | orphans FD GO_FD N"
+                    " | exit CODE | pause\n");
     return 2;
 }

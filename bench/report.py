@@ -10,7 +10,7 @@ from bench.results import CaseResult, format_number
 
 ANALYSIS = Path(__file__).with_name("analysis.md")
 """Hand-written notes on the numbers (profiles, what was tried), appended to the report."""
-ORDER = (*PEERS, "pidone", "pidone+http", "python3 floor")
+ORDER = (*PEERS, "pidone", "pidone+http", "pidone bundle", "python3 floor")
 MARKS = {True: "✅", False: "❌", None: "➖"}
 
 

@@ -20,9 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench import chart, report
-from bench.cases import idle, memory, metrics, orphans, signals, startup
+from bench.bundle import SYSTEM_PYTHON, build_bundle
+from bench.cases import idle, memory, metrics, orphans, signals, size, startup
 from bench.context import FULL, QUICK, Bench
-from bench.inits import floor, installed_peers, pidone
+from bench.inits import bundle, floor, installed_peers, pidone
 from bench.interpreter import deployed_python
 from bench.namespace import BenchError
 from bench.probe import compile_probe
@@ -46,6 +47,7 @@ CASES = (
     Case("memory", "Memory", memory.run),
     Case("idle", "Idle", idle.run),
     Case("metrics", "/metrics throughput", metrics.run, ("wrk",)),
+    Case("size", "Size", size.run),
 )
 
 
@@ -78,7 +80,9 @@ def describe_machine() -> list[str]:
                 if line.startswith("model name")), platform.machine())
     facts = [f"{cpu}, {os.cpu_count()} cores, Linux {platform.release()}",
              f"Python {platform.python_version()}, pidone and the Python baselines on a throwaway "
-             "venv without the editable-install finder (bench/interpreter.py)"]
+             "venv without the editable-install finder (bench/interpreter.py)",
+             f"pidone bundle: /opt/pidone as bundle/build.py makes it (bench/bundle.py), from "
+             f"{SYSTEM_PYTHON} ({tool_version(SYSTEM_PYTHON).removeprefix('Python ')}), HTTP on"]
     for tool in ("tini", "dumb-init", "catatonit", "hyperfine", "wrk"):
         facts.append(f"{tool}: {tool_version(tool)}")
     return facts
@@ -119,12 +123,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="pidone-bench-") as scratch:
         try:
             probe = compile_probe(Path(scratch))
+            bundled = build_bundle(Path(scratch) / "pidone-bundle")
         except RuntimeError as error:
             print(f"bench: {error}", file=sys.stderr)
             return 2
         python = deployed_python(Path(scratch) / "venv")
         inits = (*installed_peers(), pidone(python, http=False), pidone(python, http=True),
-                 floor(python))
+                 bundle(bundled), floor(python))
         if args.inits:
             inits = tuple(init for init in inits if init.name in args.inits.split(","))
         bench = Bench(sizes, inits, probe, python)

@@ -18,7 +18,24 @@ import pytest
 
 from cgroups import make_pids_cgroup, remove_cgroup
 
+def _start_from_default_signal_state() -> None:
+    """Every init under test starts as a container runtime starts it: no signal ignored or
+    blocked. A shell's background job (make test &) ignores SIGINT and SIGQUIT, and tini and
+    dumb-init pass ignored signals on to their child, so verdicts would depend on how the suite
+    was started. Python's own ignored SIGPIPE/SIGXFSZ are restored by subprocess itself."""
+    for signo in signal.valid_signals():
+        if signo in (signal.SIGKILL, signal.SIGSTOP) or signal.getsignal(signo) != signal.SIG_IGN:
+            continue
+        if signo not in (signal.SIGPIPE, signal.SIGXFSZ):
+            signal.signal(signo, signal.default_int_handler if signo == signal.SIGINT
+                          else signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, ())
+
+
+_start_from_default_signal_state()
+
 ROOT = Path(__file__).resolve().parent.parent
+pytest_plugins = ["engine"]  # the private Docker engine's fixtures (tests/engine.py)
 WORKLOAD = [sys.executable, str(ROOT / "tests" / "workload.py")]
 PIDONE = [sys.executable, "-m", "app"]
 PEERS = {"tini": ["tini", "--"], "dumb-init": ["dumb-init", "--"]}
@@ -44,8 +61,8 @@ class RunningInit:
         full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
         argv = [a.format(ack=write_fd) for a in argv]
         popen.setdefault("stderr", subprocess.PIPE)
-        self.proc = subprocess.Popen([*prefix, *argv], env=full_env, pass_fds=(write_fd,),
-                                     cwd=ROOT, **popen)
+        popen.setdefault("cwd", ROOT)
+        self.proc = subprocess.Popen([*prefix, *argv], env=full_env, pass_fds=(write_fd,), **popen)
         os.close(write_fd)
         self.namespace = namespace
         self._buffer = b""
@@ -186,10 +203,11 @@ def start_pidone(start_init) -> Iterator:
 
     def start(command: Sequence[str], *options: str, env: dict[str, str] | None = None,
               namespace: bool = True, wait: bool = True, within: Sequence[str] = (),
-              **popen: object) -> RunningInit:
-        """`within`: argv that execs pidone after it, e.g. a shell that moves into a cgroup."""
+              pidone: Sequence[str] = PIDONE, **popen: object) -> RunningInit:
+        """`within`: argv that execs pidone after it, e.g. a shell that moves into a cgroup;
+        `pidone`: how to start pidone (this checkout's, by default)."""
         url = f"http://127.0.0.1:{free_loopback_port()}"
-        running = start_init([*within, *PIDONE, "--http", url.removeprefix("http://"), *options,
+        running = start_init([*within, *pidone, "--http", url.removeprefix("http://"), *options,
                               "--", *command], env=env, namespace=namespace, **popen)
         running.url = url
         running.http = httpx.Client(base_url=url, timeout=20)
@@ -248,12 +266,30 @@ def wait_for_status(running: RunningInit, path: str, status: int, timeout: float
         time.sleep(0.02)
 
 
-def scrape(running: RunningInit, **headers: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+def wait_for_core_turn_after(running: RunningInit, moment: float) -> None:
+    """Until pidone's core loop has turned after `moment` (time.time()): by then it has acted on
+    any deadline due before it (a held-back SIGTERM, --stop-timeout)."""
+    beat = ("pidone_core_heartbeat_timestamp_seconds", ())
+    deadline = time.monotonic() + 20
+    while scrape(running)[beat] <= moment:
+        assert time.monotonic() < deadline, "the core loop stopped turning"
+        time.sleep(0.02)
+
+
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def scrape(running: RunningInit, **headers: str) -> Samples:
     """/metrics as {(sample name, sorted label pairs): value}, parsed by prometheus_client."""
+    assert running.http is not None
+    return scrape_with(running.http, **headers)
+
+
+def scrape_with(http: httpx.Client, **headers: str) -> Samples:
+    """GET /metrics with this client, parsed as scrape() does."""
     from prometheus_client.parser import text_string_to_metric_families
 
-    assert running.http is not None
-    answer = running.http.get("/metrics", headers=headers)
+    answer = http.get("/metrics", headers=headers)
     assert answer.status_code == 200, answer.text
     samples = {}
     for family in text_string_to_metric_families(answer.text):
@@ -269,7 +305,10 @@ class Hammer:
         import threading
 
         self.statuses: list[int] = []
+        self.asked_at: list[float] = []
+        """When the request behind each status was sent (time.monotonic), in the same order."""
         self._stop = threading.Event()
+        self._tally = threading.Lock()
         self._clients = [httpx.Client(base_url=url, timeout=20) for _ in range(threads)]
         self._threads = [threading.Thread(target=self._hammer, args=(client, path), daemon=True)
                          for client in self._clients]
@@ -277,10 +316,18 @@ class Hammer:
     def _hammer(self, client: httpx.Client, path: str) -> None:
         deadline = time.monotonic() + 120  # bounded, whatever the test does
         while not self._stop.is_set() and time.monotonic() < deadline:
+            asked_at = time.monotonic()
             try:
-                self.statuses.append(client.post(path).status_code)
+                status = client.post(path).status_code
             except httpx.TransportError:
                 return  # pidone has gone
+            with self._tally:
+                self.asked_at.append(asked_at)
+                self.statuses.append(status)
+
+    def statuses_asked_after(self, moment: float) -> list[int]:
+        with self._tally:
+            return [status for asked, status in zip(self.asked_at, self.statuses) if asked > moment]
 
     def wait_for(self, count: int, timeout: float = 60.0) -> None:
         """Until `count` answers have come in, whatever their status."""

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import fnmatch
 import json
-import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,28 +42,6 @@ def exec_form(args: str) -> list[str]:
     value = json.loads(args)
     assert isinstance(value, list), f"expected the exec (JSON) form, got {args!r}"
     return value
-
-
-def copy_sources(args: str) -> tuple[list[str], str]:
-    """COPY's sources in the build context and its destination (flags such as --from dropped)."""
-    words = [w for w in shlex.split(args) if not w.startswith("--")]
-    return words[:-1], words[-1]
-
-
-def ignored_by_dockerignore(relative: str, path: Path = ROOT / ".dockerignore") -> bool:
-    """Whether the build context leaves `relative` out (last matching pattern wins, ! re-includes)."""
-    ignored = False
-    for line in path.read_text().splitlines():
-        pattern = line.strip()
-        if not pattern or pattern.startswith("#"):
-            continue
-        negated = pattern.startswith("!")
-        pattern = pattern.lstrip("!").rstrip("/").removeprefix("**/")
-        parts = Path(relative).parts
-        candidates = ["/".join(parts[:i]) for i in range(1, len(parts) + 1)] + list(parts)
-        if any(fnmatch.fnmatchcase(candidate, pattern) for candidate in candidates):
-            ignored = not negated
-    return ignored
 
 
 def _instructions(text: str) -> list[tuple[str, str]]:

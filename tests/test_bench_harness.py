@@ -12,7 +12,9 @@ from conftest import ROOT
 
 CASES = ("Start-up", "Signal forwarding, idle", "Signal forwarding under HTTP load", "Orphan storm",
          "Memory", "Idle")
-INITS = ("tini", "dumb-init", "catatonit", "pidone", "pidone+http", "python3 floor")
+INITS = ("tini", "dumb-init", "catatonit", "pidone", "pidone+http", "pidone bundle", "python3 floor")
+STANDALONE = ("tini", "dumb-init", "catatonit", "pidone bundle")
+"""The inits an image can hold without anything else: the Size case measures these."""
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +55,15 @@ def test_every_case_has_a_value_for_every_init(report, case: str) -> None:
 def test_metrics_throughput_compares_pidone_with_prometheus_client(report) -> None:
     for row in report["/metrics throughput"]:
         assert row.get("pidone+http") and row.get("prometheus_client"), row
+
+
+def test_size_measures_every_init_that_stands_alone(report) -> None:
+    rows = report["Size"]
+    assert [row["metric"] for row in rows] == ["on disk (MiB)", "tar.gz (MiB)"]
+    for row in rows:
+        for init in STANDALONE:
+            assert float(row[init].replace(",", "")) > 0, f"Size: no {init} value in {row}"
+        assert "pidone" not in row, "a venv's pidone needs the image's Python: no size of its own"
 
 
 def test_targets_are_judged(report) -> None:

@@ -47,6 +47,9 @@ def assert_one_line_error(result: subprocess.CompletedProcess, status: int, *wor
     (["--log-format", "xml", "true"], ["xml"]),
     (["--http", "nowhere", "true"], ["--http"]),
     (["--http", "127.0.0.1:99999", "true"], ["port"]),
+    (["--http", ".:8080", "true"], ["not a valid host name"]),
+    (["--http", "a..b:8080", "true"], ["'a..b'"]),
+    (["--http", f"{'a' * 64}.example:8080", "true"], ["longer than 63"]),
     (["--token-file", "/nonexistent/token", "true"], ["/nonexistent/token"]),
     (["-p"], ["-p"]),
     # Finding 5 of issue 11: numbers and signal names are plain ASCII, nothing stripped.
@@ -68,6 +71,12 @@ def assert_one_line_error(result: subprocess.CompletedProcess, status: int, *wor
 ])
 def test_usage_errors_exit_2(args, words):
     assert_one_line_error(run_pidone(*args), 2, *words)
+
+
+def test_a_usage_error_never_runs_the_child(tmp_path):
+    trace = tmp_path / "ran"
+    assert_one_line_error(run_pidone("--http", ".:8080", "touch", str(trace)), 2, "--http")
+    assert not trace.exists()
 
 
 @pytest.mark.parametrize("env, words", [

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
 
+import pytest
 import yaml
 
 from app.config import DEFAULT_PORT
@@ -35,6 +39,24 @@ def test_pidone_is_the_init_and_publishes_its_default_port() -> None:
     # The other published port belongs to Prometheus, which lives in this network namespace.
     assert published == {DEFAULT_PORT, PROMETHEUS_PORT}
     assert f"--web.listen-address=:{PROMETHEUS_PORT}" in SERVICES["prometheus"]["command"]
+
+
+@pytest.mark.parametrize("address", [None, "0.0.0.0"], ids=["default", "opened-up"])
+def test_ports_are_published_on_loopback_unless_opened_up(address: str | None) -> None:
+    # Docker Compose's own reading of the file, with and without PUBLISH_ADDRESS.
+    if shutil.which("docker-compose") is None:
+        pytest.fail("docker-compose is not installed (Debian's; make test installs it as root)")
+    env = {k: v for k, v in os.environ.items() if k != "PUBLISH_ADDRESS"}
+    if address:
+        env["PUBLISH_ADDRESS"] = address
+    done = subprocess.run(["docker-compose", "--file=compose.yaml", "config"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    published = [spec for service in yaml.safe_load(done.stdout)["services"].values()
+                 for spec in service.get("ports", [])]
+    assert len(published) == 3
+    for spec in published:
+        assert spec.split(":")[0] == (address or "127.0.0.1"), spec
 
 
 def test_prometheus_scrapes_pidone_on_its_default_port() -> None:
@@ -99,9 +121,9 @@ def reaches_pidone(host: str) -> bool:
 
 
 def names_of_prometheus() -> set[str]:
-    """Prometheus shares pidone's network namespace, so it answers to that service's aliases."""
-    aliases = SERVICES[PIDONE]["networks"]["default"]["aliases"]
-    return {*aliases, PIDONE}
+    """Prometheus shares pidone's network namespace, so it answers to that service's name."""
+    assert SERVICES["prometheus"].get("network_mode") == f"service:{PIDONE}"
+    return {PIDONE}
 
 
 def yaml_files(folder: Path) -> list[Path]:

@@ -47,8 +47,9 @@ def test_factory_caps_its_zombies_and_answers_hup_and_term(start_init) -> None:
     read_line_with(running.proc.stdout, f"{MAX_ZOMBIES} zombies: reaping them all")
     for _ in range(20):
         zombies = [p for p in descendants(running.init_pid, read_processes()) if p.state == "Z"]
-        # The factory's own, plus at most a few orphans between exit and pidone's reaping.
-        assert len([z for z in zombies if z.ppid != running.init_pid]) <= MAX_ZOMBIES
+        # The factory's own (orphans between exit and pidone's reaping are pidone's), plus the
+        # middle child of its leak_orphan between that child's exit and the factory's waitpid.
+        assert len([z for z in zombies if z.ppid != running.init_pid]) <= MAX_ZOMBIES + 1
     running.send(signal.SIGHUP)
     read_line_with(running.proc.stdout, "got SIGHUP")
     running.send(signal.SIGTERM)

@@ -94,7 +94,9 @@ def test_default_url_follows_pidone_http(setting, url):
     assert default_url(setting) == url
 
 
-def test_bad_url_exits_1_saying_why():
-    result = run_health("--url", "ftp://example/health")
+@pytest.mark.parametrize("url", ["ftp://example/health", "http://./health", "http://a..b:1/health",
+                                 f"http://{'a' * 64}.example/health"])
+def test_bad_url_exits_1_saying_why(url):
+    result = run_health("--url", url)
     assert result.returncode == 1
-    assert "bad URL" in result.stderr
+    assert result.stderr.count("\n") == 1 and "bad URL" in result.stderr

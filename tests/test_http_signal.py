@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import LINGERER, scrape, wait_for_status, workload
+from conftest import LINGERER, scrape, wait_for_core_turn_after, wait_for_status, workload
 
 RT = signal.SIGRTMIN
 SPELLINGS = [
@@ -146,8 +146,8 @@ def test_signal_after_the_child_exited_is_409(start_pidone):
 
 def test_no_signal_reaches_a_newcomer_that_took_the_exited_childs_pid(start_pidone, init_hammer):
     """The PID-reuse race: /signal calls race the child's exit, and once it is reaped a
-    newcomer takes the same PID and process group. The core holds one lock across
-    "check running, kill" and across "reap, mark exited", so every call after the reap is a
+    newcomer takes the same PID and process group. Only the core thread reaps and signals, so
+    "still running? then kill" cannot straddle a reap: every call made after the reap is a
     409 and the newcomer gets nothing."""
     running = start_pidone(workload("ignore=USR1", "recycle", "exit-on=USR2"), "--grace", "60",
                            stdin=subprocess.PIPE)
@@ -159,12 +159,12 @@ def test_no_signal_reaches_a_newcomer_that_took_the_exited_childs_pid(start_pido
         newcomer = running.expect_report("newcomer")
         if newcomer.split()[1:] != [str(child_pid), str(child_pid)]:
             pytest.skip(f"the kernel gave the newcomer another PID: {newcomer}")
-        since_newcomer = len(hammer.statuses)
-        hammer.wait_for(since_newcomer + 200)  # calls made while the newcomer holds the PID
+        newcomer_seen = time.monotonic()
+        hammer.wait_for(len(hammer.statuses) + 200)  # calls made while the newcomer holds the PID
     running.proc.stdin.write(b"done\n")
     running.proc.stdin.flush()
     assert running.read_report() == "strays 0"
-    assert set(hammer.statuses[since_newcomer:]) == {409}
+    assert set(hammer.statuses_asked_after(newcomer_seen)) == {409}
     assert hammer.statuses[0] == 200
 
 
@@ -177,10 +177,7 @@ def test_an_api_term_during_term_delay_goes_through_at_once_and_only_once(start_
     sent_at = time.time()
     assert running.http.post("/signal/TERM").status_code == 200
     assert running.read_report() == "SIGTERM"
-    # Once the core loop has turned after the delay's deadline, a pending TERM would have gone.
-    beat = ("pidone_core_heartbeat_timestamp_seconds", ())
-    while scrape(running)[beat] < sent_at + delay:
-        time.sleep(0.05)
+    wait_for_core_turn_after(running, sent_at + delay)  # a held-back TERM would have gone by then
     running.send(signal.SIGUSR1)
     assert running.read_report() == "SIGUSR1"  # not a second, delayed SIGTERM
     samples = scrape(running)

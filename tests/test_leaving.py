@@ -8,6 +8,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from conftest import init_command, workload
 
 LEFTOVER_IGNORING_TERM = [sys.executable, "-c",
@@ -52,6 +54,17 @@ def test_grace_from_environment(start_init):
                          env={"PIDONE_GRACE": "0.2"})
     leave_behind(running)
     assert running.wait() == 7
+
+
+@pytest.mark.parametrize("init", ["pidone", "dumb-init"])
+def test_neither_pid1_nor_subreaper_the_childs_group_still_gets_term(start_init, init):
+    """pidone cannot reap what the child leaves behind there, but, as dumb-init, it asks the
+    child's process group (its background jobs) to stop."""
+    running = start_init([*init_command(init), *child_leaving_behind("exit-on=TERM")],
+                         namespace=False)
+    leave_behind(running)
+    assert running.wait() == 7
+    assert running.read_report() == "SIGTERM"
 
 
 def test_bystander_outside_the_tree_survives_subreaper_leaving(start_init):

@@ -3,6 +3,8 @@ nothing about it, only POST /signal changes anything, and no CORS or server-bann
 
 from __future__ import annotations
 
+import signal
+
 import pytest
 
 from conftest import scrape, workload
@@ -15,7 +17,8 @@ ROUTES = ["/health", "/livez", "/readyz", "/metrics", "/status", "/processes"]
 def guarded(start_pidone, tmp_path):
     token_file = tmp_path / "token"
     token_file.write_text(TOKEN)
-    running = start_pidone(workload("trap=TERM"), "-vv", "--token-file", str(token_file))
+    running = start_pidone(workload("trap=TERM", "exit-on=USR2"), "-vv", "--token-file",
+                           str(token_file))
     running.expect_report("ready")
     return running
 
@@ -27,7 +30,8 @@ def test_the_token_shows_nowhere(guarded):
     assert not [body for body in bodies if TOKEN in body]
     assert guarded.http.post("/signal/TERM", headers=bearer).status_code == 200
     guarded.expect_report("SIGTERM")
-    guarded.proc.kill()  # the child traps TERM: end the namespace, then read pidone's -vv log
+    guarded.send(signal.SIGUSR2)  # the child leaves, and pidone with it, its log flushed
+    assert guarded.wait() == 0
     assert '"POST /signal/TERM HTTP/1.1" 200' in guarded.stderr
     assert TOKEN not in guarded.stderr
 

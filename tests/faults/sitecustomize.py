@@ -3,14 +3,18 @@ directory is on PYTHONPATH: pidone's code is untouched.
 - PIDONE_TEST_HTTP_FAULT=PATH: once that file exists, uvicorn's main loop fails the way the file
   says: "raise" makes it crash with an exception; "quit" makes it stop as if asked to; "hang"
   blocks its event loop for good, the thread alive.
+- PIDONE_TEST_HTTP_START_FAULT=1: starting the HTTP side raises an exception no code expects.
+- PIDONE_TEST_KILL_FAULT=SIGNO:ERRNO: os.kill and os.killpg fail with ERRNO for signal SIGNO.
+- PIDONE_TEST_WATCH_FAULT=1: the core's watch of the HTTP server raises when asked.
+- PIDONE_TEST_LOOP_FAULT=PATH: once that file exists, every sigtimedwait raises: no turn of the
+  core loop can succeed any more.
 - PIDONE_TEST_HEAD_TIMEOUT=SECONDS: app/guard.py's deadline for a request head, shortened.
 - PIDONE_TEST_STALL_AFTER=SECONDS: app/server.py's time before a silent event loop is stuck.
 """
 
 import os
+import signal
 import time
-
-import uvicorn
 
 if "PIDONE_TEST_HEAD_TIMEOUT" in os.environ:
     import app.guard
@@ -23,6 +27,8 @@ if "PIDONE_TEST_STALL_AFTER" in os.environ:
     app.server.STALL_AFTER = float(os.environ["PIDONE_TEST_STALL_AFTER"])
 
 if "PIDONE_TEST_HTTP_FAULT" in os.environ:
+    import uvicorn
+
     _trigger = os.environ["PIDONE_TEST_HTTP_FAULT"]
     _on_tick = uvicorn.Server.on_tick
 
@@ -38,3 +44,43 @@ if "PIDONE_TEST_HTTP_FAULT" in os.environ:
         return await _on_tick(self, counter)
 
     uvicorn.Server.on_tick = _on_tick_with_fault
+
+if os.environ.get("PIDONE_TEST_HTTP_START_FAULT") == "1":
+    import app.server
+
+    def _start_with_fault(self: object) -> bool:
+        raise LookupError("injected fault: nobody expects this one")
+
+    app.server.HttpServer.start = _start_with_fault
+
+if "PIDONE_TEST_KILL_FAULT" in os.environ:
+    _signo, _errno = (int(part) for part in os.environ["PIDONE_TEST_KILL_FAULT"].split(":"))
+
+    def _with_fault(real):
+        def call(target: int, signo: int) -> None:
+            if signo == _signo:
+                raise OSError(_errno, os.strerror(_errno))
+            real(target, signo)
+        return call
+
+    os.kill = _with_fault(os.kill)
+    os.killpg = _with_fault(os.killpg)
+
+if os.environ.get("PIDONE_TEST_WATCH_FAULT") == "1":
+    import app.server
+
+    def _trouble_with_fault(self: object) -> str | None:
+        raise ValueError("injected fault: the watch broke")
+
+    app.server.HttpServer.trouble = _trouble_with_fault
+
+if "PIDONE_TEST_LOOP_FAULT" in os.environ:
+    _loop_trigger = os.environ["PIDONE_TEST_LOOP_FAULT"]
+    _sigtimedwait = signal.sigtimedwait
+
+    def _sigtimedwait_with_fault(sigset, timeout):
+        if os.path.exists(_loop_trigger):
+            raise RuntimeError("injected fault: sigtimedwait broke")
+        return _sigtimedwait(sigset, timeout)
+
+    signal.sigtimedwait = _sigtimedwait_with_fault

@@ -1,0 +1,85 @@
+"""What signal reaches the child, and when: -r rewrites, --term-delay and --stop-timeout.
+
+A plain state machine, owned by the core thread: it is told what arrived and what time it is,
+and answers what to deliver. It never signals and never reads a clock, so that every
+combination of options can be driven through a table in-process (tests/test_signal_policy.py).
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Mapping
+
+from app.signals import TERMINATING
+
+
+class SignalPolicy:
+    """The rules, in the order they apply to a signal from the OS: the rewrite decides first
+    (a signal rewritten to 0 changes nothing), then --term-delay holds back the first SIGTERM
+    (readiness ends at once), then the delivery arms --stop-timeout. Signals asked for over the
+    API are not rewritten nor delayed: the caller named the signal it wants."""
+
+    def __init__(self, rewrites: Mapping[int, int], term_delay: float,
+                 stop_timeout: float | None) -> None:
+        self._rewrites = rewrites
+        self._term_delay = term_delay
+        self._stop_timeout = stop_timeout
+        self.stop_asked = False
+        """A stop was asked (TERM, INT or QUIT, before or after its rewrite): not ready."""
+        self._delayed: tuple[float, int] | None = None
+        """(when, signal): the first SIGTERM's delivery, held back by --term-delay."""
+        self._kill_at: float | None = None
+
+    def received(self, signo: int, now: float) -> int | None:
+        """A signal from the OS: what to deliver now, or None (dropped, or held back)."""
+        target = self._rewrites.get(signo, signo)
+        if target == 0:
+            return None
+        if signo == signal.SIGTERM and self._term_delay > 0:
+            if not self.stop_asked:
+                self.stop_asked = True
+                self._delayed = (now + self._term_delay, target)
+                return None
+            self._delayed = None  # a second SIGTERM: now, and the held-back one never
+        if signo in TERMINATING or target in TERMINATING:
+            self._stop(now)
+        return target
+
+    def requested(self, signo: int, now: float) -> int:
+        """A signal asked for over the API: delivered as named, now. A SIGTERM supersedes
+        the one --term-delay holds back."""
+        if signo == signal.SIGTERM:
+            self._delayed = None
+        if signo in TERMINATING:
+            self._stop(now)
+        return signo
+
+    def delayed_due(self, now: float) -> int | None:
+        """The held-back SIGTERM (or its rewrite), once its delay has passed; None otherwise."""
+        if self._delayed is None or now < self._delayed[0]:
+            return None
+        signo = self._delayed[1]
+        self._delayed = None
+        self._stop(now)
+        return signo
+
+    def kill_due(self, now: float) -> bool:
+        """True once, when --stop-timeout has passed since the first stop was delivered."""
+        if self._kill_at is None or now < self._kill_at:
+            return False
+        self._kill_at = None
+        return True
+
+    def next_deadline(self) -> float | None:
+        """The earliest time at which delayed_due or kill_due will have something to say."""
+        if self._delayed is None:
+            return self._kill_at
+        if self._kill_at is None:
+            return self._delayed[0]
+        return min(self._delayed[0], self._kill_at)
+
+    def _stop(self, now: float) -> None:
+        """A stop signal is delivered now: not ready, and the first one arms --stop-timeout."""
+        self.stop_asked = True
+        if self._stop_timeout is not None and self._kill_at is None:
+            self._kill_at = now + self._stop_timeout
