@@ -11,6 +11,7 @@ FROM ${PYTHON_IMAGE} AS build
 WORKDIR /src
 COPY pyproject.toml README.md constraints.txt ./
 COPY app/ app/
+COPY bin/ bin/
 # /wheels holds pidone and its dependencies, all pure Python: a wheelhouse that installs
 # offline into any image with Python 3.11+ (docker build --target build; see README).
 # constraints.txt pins them at the versions the tests ran with, as in `make venv`.
@@ -29,6 +30,7 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 COPY constraints.txt /src/
 COPY bundle/ /src/bundle/
+COPY bin/ /src/bin/
 COPY --from=build /wheels /wheels
 RUN python3 /src/bundle/build.py --wheels /wheels /opt/pidone
 

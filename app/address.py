@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections import namedtuple
 
 
 class AddressError(ValueError):
     """An --http value that names no place to listen."""
 
 
-class ListenAddress(NamedTuple):
-    host: str | None = None
+class ListenAddress(namedtuple("ListenAddress", "host port unix_path", defaults=(None, None, None))):
+    """Parsed before the child is spawned: a collections.namedtuple, not typing's (see
+    app.config)."""
+
+    __slots__ = ()
+    host: str | None
     """None with a port means every address (IPv4 and IPv6)."""
-    port: int | None = None
-    unix_path: str | None = None
+    port: int | None
+    unix_path: str | None
 
     @property
     def off(self) -> bool:
@@ -21,15 +25,14 @@ class ListenAddress(NamedTuple):
 
 
 def parse_address(text: str) -> ListenAddress:
-    value = text.strip()
-    if value.lower() == "off":
+    if text.lower() == "off":
         return ListenAddress()
-    if value.startswith("unix:"):
-        path = value[len("unix:"):]
+    if text.startswith("unix:"):
+        path = text[len("unix:"):]
         if not path:
             raise AddressError(f"{text!r}: unix: needs a socket path, e.g. unix:/run/pidone.sock")
         return ListenAddress(unix_path=path)
-    host, sep, port_text = value.rpartition(":")
+    host, sep, port_text = text.rpartition(":")
     if not sep:
         raise AddressError(f"{text!r}: expected HOST:PORT, [V6]:PORT, :PORT, unix:/path or off")
     if host.startswith("[") and host.endswith("]"):
@@ -54,9 +57,15 @@ def parse_address(text: str) -> ListenAddress:
 def check_host_name(host: str) -> None:
     """Raise AddressError for a host name that no resolver can be asked about: an empty or
     over-long label (".", "a..b", 64 characters), which getaddrinfo would refuse only later,
-    with a UnicodeError from its IDNA encoding."""
+    with a UnicodeError from its IDNA encoding. ASCII names are checked by hand: the IDNA
+    codec costs milliseconds to import, before the child is spawned."""
     try:
-        host.encode("idna")
+        if host.isascii():
+            labels = (host[:-1] if host.endswith(".") else host).split(".")
+            if not all(0 < len(label) < 64 for label in labels):
+                raise UnicodeError(host)
+        else:
+            host.encode("idna")
     except UnicodeError:
         raise AddressError(f"{host!r} is not a valid host name: a label is empty or longer "
                            "than 63 characters") from None

@@ -6,8 +6,6 @@ import errno
 import os
 import signal
 
-_UNCATCHABLE = {signal.SIGKILL, signal.SIGSTOP}
-
 
 class ExecError(Exception):
     """The command could not be executed; carries the shell's exit status for it."""
@@ -20,14 +18,19 @@ class ExecError(Exception):
 def spawn_child(argv: tuple[str, ...], *, take_terminal: bool) -> int:
     """Fork and exec argv; return its pid once exec has succeeded.
 
-    Forked rather than posix_spawn'd so that the child can take the terminal
-    before exec, as tini does. Must run while pidone is still single-threaded.
+    Forked rather than posix_spawn'd so that the child can take the terminal before exec, as
+    tini does, and leave no signal ignored: glibc's posix_spawn hands its child signals 32 and
+    33 ignored. Must run while pidone is still single-threaded. What can be worked out before
+    the fork is, so that the child execs soon.
     """
+    _give_back_the_locale()
+    ignored = _ignored_signals()
+    candidates = _exec_candidates(argv[0])
     read_end, write_end = os.pipe2(os.O_CLOEXEC)
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child never returns
         os.close(read_end)
-        _become_child(argv, take_terminal, write_end)
+        _become_child(argv, candidates, take_terminal, ignored, write_end)
     os.close(write_end)
     try:
         # Either exec closes the CLOEXEC pipe (no bytes) or the child reports errno.
@@ -44,7 +47,8 @@ def spawn_child(argv: tuple[str, ...], *, take_terminal: bool) -> int:
     return pid
 
 
-def _become_child(argv: tuple[str, ...], take_terminal: bool, report_fd: int) -> None:
+def _become_child(argv: tuple[str, ...], candidates: list[str], take_terminal: bool,
+                  ignored: int, report_fd: int) -> None:
     code = errno.EINVAL
     try:
         os.setpgid(0, 0)
@@ -54,12 +58,9 @@ def _become_child(argv: tuple[str, ...], take_terminal: bool, report_fd: int) ->
                 os.tcsetpgrp(0, os.getpgrp())
             except OSError:
                 pass  # stdin is a terminal but not our controlling one
-        for signo in signal.valid_signals():
-            if signo not in _UNCATCHABLE:
-                signal.signal(signo, signal.SIG_DFL)
-        _reset_reserved_signals()
+        _reset_ignored_signals(ignored)
         signal.pthread_sigmask(signal.SIG_SETMASK, ())
-        os.execvp(argv[0], argv)
+        _exec(argv, candidates)
     except OSError as error:
         code = error.errno or errno.EINVAL
     except BaseException:
@@ -70,22 +71,73 @@ def _become_child(argv: tuple[str, ...], take_terminal: bool, report_fd: int) ->
         os._exit(127 if code == errno.ENOENT else 126)
 
 
+def _give_back_the_locale() -> None:
+    """In the C locale (an image without LANG) CPython sets LC_CTYPE=C.UTF-8 in its own
+    environment (PEP 538), which the child would inherit: take it back out unless pidone was
+    given it. /proc/self/environ still holds the environment as exec passed it."""
+    if "LC_CTYPE" not in os.environ:
+        return
+    try:
+        with open("/proc/self/environ", "rb") as given:
+            if b"\0LC_CTYPE=" in b"\0" + given.read():
+                return
+    except OSError:
+        return  # no /proc: leave it
+    del os.environ["LC_CTYPE"]
+
+
+def _exec_candidates(command: str) -> list[str]:
+    """The paths os.execvp would try for `command`, found before the fork: os.execvp first
+    imports `warnings`, a millisecond before every child's exec."""
+    if "/" in command:
+        return [command]
+    directories = os.environ.get("PATH", os.defpath).split(os.pathsep)
+    return [os.path.join(directory, command) for directory in directories]
+
+
+def _exec(argv: tuple[str, ...], candidates: list[str]) -> None:
+    """Exec the first candidate that runs; else raise as os.execvp does: the first error other
+    than "not there", or else the last one."""
+    first_other: OSError | None = None
+    last: OSError = FileNotFoundError(errno.ENOENT, "nothing to run")
+    for candidate in candidates:
+        try:
+            os.execv(candidate, argv)
+        except (FileNotFoundError, NotADirectoryError) as error:
+            last = error
+        except OSError as error:
+            last = error
+            first_other = first_other or error
+    raise first_other or last
+
+
+_CATCHABLE = signal.valid_signals() - {signal.SIGKILL, signal.SIGSTOP}
 _RT_SIGACTION = {"x86_64": 13, "aarch64": 134}
 """Syscall numbers of rt_sigaction, for the signals glibc will not let us touch."""
 
 
-def _reset_reserved_signals() -> None:
-    """Give the child default dispositions for signals 32 and 33 too.
-
-    glibc reserves them and refuses sigaction on them, so a parent that ignored
-    them (some supervisors and build tools do) would leak that into the child;
-    only the raw system call can undo it. Rare, so ctypes is loaded only then.
-    """
+def _ignored_signals() -> int:
+    """The SigIgn mask of this process: Python's own SIGPIPE and SIGXFSZ, and whatever
+    pidone's parent ignored."""
     with open("/proc/self/status") as status:
-        ignored = next(int(line.split()[1], 16) for line in status if line.startswith("SigIgn:"))
-    valid = signal.valid_signals()
-    reserved = [signo for signo in range(1, signal.SIGRTMIN)
-                if signo not in valid and ignored & (1 << (signo - 1))]
+        return next(int(line.split()[1], 16) for line in status if line.startswith("SigIgn:"))
+
+
+def _reset_ignored_signals(ignored: int) -> None:
+    """Give the child default dispositions for what this process ignores (handlers need
+    nothing: exec resets them, and pidone installs none).
+
+    Signals 32 and 33 too: glibc reserves them and refuses sigaction on them, so a parent that
+    ignored them (some supervisors and build tools do) would leak that into the child; only
+    the raw system call can undo it. Rare, so ctypes is loaded only then.
+    """
+    reserved = []
+    for signo in range(1, signal.SIGRTMAX + 1):
+        if ignored & (1 << (signo - 1)):
+            if signo in _CATCHABLE:
+                signal.signal(signo, signal.SIG_DFL)
+            else:
+                reserved.append(signo)
     syscall_number = _RT_SIGACTION.get(os.uname().machine)
     if not reserved or syscall_number is None:
         return

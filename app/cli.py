@@ -1,13 +1,14 @@
-"""The command line: flags and environment variables into a Config, errors into exit status 2."""
+"""The command line: flags and environment variables into a Config, errors into exit status 2.
+
+It runs before the child is spawned, so it imports only what that needs: no getopt (gettext
+and re come with it), no typing; the options are read by hand, as getopt_long would.
+"""
 
 from __future__ import annotations
 
-import getopt
 import os
 import stat
 import sys
-from collections.abc import Callable, Mapping, Sequence
-from typing import TypeVar
 
 from app import __version__
 from app.config import DEFAULT_GRACE, DEFAULT_HTTP, DEFAULT_HTTP_MODE, Config
@@ -15,10 +16,18 @@ from app.excerpt import excerpt
 from app.numbers import is_whole_number, parse_seconds
 from app.signals import parse_rewrite, parse_signal
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
+    from typing import TypeVar
+
+    T = TypeVar("T")
+
 USAGE_EXIT = 2
 MAX_TOKEN_FILE_BYTES = 4096
 """A token is a word, not a document: a larger file is a mistake (or /dev/zero), refused."""
-T = TypeVar("T")
+LOG_LEVELS = {"debug": 2, "info": 1, "warning": 0, "warn": 0, "error": -1}
+"""PIDONE_LOG_LEVEL as a -v count."""
 
 HELP = f"""\
 usage: pidone [OPTIONS] [--] COMMAND [ARG...]
@@ -53,12 +62,13 @@ Every flag has an environment variable (PIDONE_*); tini's and dumb-init's are
 honoured too. A flag on the command line wins over its variable.
 """
 
-_SHORT = "+cgsp:r:e:vwhV"
-_LONG = [
-    "single-child", "subreaper", "pdeathsig=", "rewrite=", "remap-exit=", "verbose",
-    "warn-on-reap", "http=", "http-mode=", "token-file=", "grace=", "term-delay=", "stop-timeout=",
-    "log-format=", "help", "version",
-]
+SHORT_FLAGS = {"c": False, "g": False, "s": False, "p": True, "r": True, "e": True, "v": False,
+               "w": False, "h": False, "V": False}
+"""-x -> whether it takes a value, as tini and dumb-init spell them."""
+LONG_FLAGS = {"single-child": False, "subreaper": False, "pdeathsig": True, "rewrite": True,
+              "remap-exit": True, "verbose": False, "warn-on-reap": False, "http": True,
+              "http-mode": True, "token-file": True, "grace": True, "term-delay": True,
+              "stop-timeout": True, "log-format": True, "help": False, "version": False}
 
 
 class UsageError(Exception):
@@ -90,11 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def parse_config(args: Sequence[str], env: Mapping[str, str]) -> Config:
     """Flags first, then the environment for whatever a flag did not set."""
-    try:
-        options, command = getopt.getopt(list(args), _SHORT, _LONG)
-    except getopt.GetoptError as error:
-        raise UsageError(f"{error.msg} (see pidone --help)") from None
-
+    options, command = split_options(args)
     given: dict[str, object] = {}
     rewrites: dict[int, int] = {}
     remaps: set[int] = set()
@@ -146,6 +152,63 @@ def parse_config(args: Sequence[str], env: Mapping[str, str]) -> Config:
     )
 
 
+def split_options(args: Sequence[str]) -> tuple[list[tuple[str, str]], list[str]]:
+    """(flag, value) pairs and the command, as getopt_long reads them with "+": options stop
+    at the first word that is not one, or after "--"; "-vv" and "-pTERM" are clustered short
+    flags; "--grace=3" and "--grace 3" are the same; a long flag may be cut to any prefix that
+    names only one."""
+    options: list[tuple[str, str]] = []
+    index = 0
+    while index < len(args):
+        word = args[index]
+        index += 1
+        if word == "--":
+            break
+        if word.startswith("--"):
+            name, has_value, value = word[2:].partition("=")
+            flag = "--" + _long_flag(name)
+            if LONG_FLAGS[flag[2:]]:
+                if not has_value:
+                    if index == len(args):
+                        raise UsageError(f"option {flag} requires an argument (see pidone --help)")
+                    value = args[index]
+                    index += 1
+            elif has_value:
+                raise UsageError(f"option {flag} must not have an argument (see pidone --help)")
+            options.append((flag, value))
+        elif word.startswith("-") and word != "-":
+            position = 1
+            while position < len(word):
+                letter = word[position]
+                position += 1
+                if letter not in SHORT_FLAGS:
+                    raise UsageError(f"option -{letter} not recognized (see pidone --help)")
+                value = ""
+                if SHORT_FLAGS[letter]:
+                    value, position = word[position:], len(word)
+                    if not value:
+                        if index == len(args):
+                            raise UsageError(f"option -{letter} requires an argument (see pidone --help)")
+                        value = args[index]
+                        index += 1
+                options.append((f"-{letter}", value))
+        else:
+            index -= 1
+            break
+    return options, list(args[index:])
+
+
+def _long_flag(name: str) -> str:
+    if name in LONG_FLAGS:
+        return name
+    matches = [flag for flag in LONG_FLAGS if flag.startswith(name)] if name else []
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        raise UsageError(f"option --{name} is ambiguous: --{', --'.join(matches)} (see pidone --help)")
+    raise UsageError(f"option --{name} not recognized (see pidone --help)")
+
+
 def _from_environment(env: Mapping[str, str], given: Mapping[str, object]) -> dict[str, object]:
     """Settings from PIDONE_* and the peers' variables, read only where no flag decided."""
     found: dict[str, object] = {}
@@ -154,12 +217,11 @@ def _from_environment(env: Mapping[str, str], given: Mapping[str, object]) -> di
     if env.get("PIDONE_SUBREAPER") == "1" or "TINI_SUBREAPER" in env:
         found["subreaper"] = True
     if "PIDONE_LOG_LEVEL" in env and "verbosity" not in given:
-        from app.log import verbosity_from_level_name
-
-        try:
-            found["verbosity"] = verbosity_from_level_name(env["PIDONE_LOG_LEVEL"])
-        except ValueError as error:
-            raise UsageError(f"PIDONE_LOG_LEVEL: {error}") from None
+        name = env["PIDONE_LOG_LEVEL"]
+        if not name.isascii() or name.lower() not in LOG_LEVELS:
+            raise UsageError(f"PIDONE_LOG_LEVEL: unknown log level {excerpt(name)!r}: use debug, "
+                             "info, warning or error")
+        found["verbosity"] = LOG_LEVELS[name.lower()]
     if "PIDONE_HTTP" in env and "http" not in given:
         found["http"] = _http_option("PIDONE_HTTP", env["PIDONE_HTTP"])
     if "PIDONE_HTTP_MODE" in env and "http_mode" not in given:

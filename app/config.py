@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections import namedtuple
 from types import MappingProxyType
-from typing import NamedTuple
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 DEFAULT_PORT = 10101
 """Outside Prometheus' 9100-9999 exporter range (all allocated) and the usual app ports."""
@@ -16,25 +19,35 @@ DEFAULT_GRACE = 3.0
 """Seconds, as s6-overlay's S6_KILL_GRACETIME; pidone leaves at once when nothing is left."""
 
 
-class Config(NamedTuple):
-    """Immutable; a NamedTuple rather than a dataclass, which would cost the start-up path
-    the import of `inspect` before the child runs."""
+_DEFAULTS = {
+    "command": (), "single_child": False, "subreaper": False, "pdeathsig": None,
+    "rewrites": MappingProxyType({}), "remap_exit": frozenset(), "verbosity": 0,
+    "warn_on_reap": False, "http": DEFAULT_HTTP, "http_mode": DEFAULT_HTTP_MODE, "token": None,
+    "grace": DEFAULT_GRACE, "term_delay": 0.0, "stop_timeout": None, "log_format": "text",
+}
 
+
+class Config(namedtuple("Config", _DEFAULTS, defaults=tuple(_DEFAULTS.values()))):
+    """Immutable. A collections.namedtuple (collections comes with `signal` anyway) rather than
+    typing.NamedTuple or a dataclass, which would cost the start-up path the import of typing
+    (and re) or inspect before the child runs. Fields and defaults: _DEFAULTS; their types:"""
+
+    __slots__ = ()
     command: tuple[str, ...]
-    single_child: bool = False
-    subreaper: bool = False
-    pdeathsig: int | None = None
-    rewrites: Mapping[int, int] = MappingProxyType({})
-    remap_exit: frozenset[int] = frozenset()
-    verbosity: int = 0
-    warn_on_reap: bool = False
-    http: str = DEFAULT_HTTP
-    http_mode: int = DEFAULT_HTTP_MODE
-    token: str | None = None
-    grace: float = DEFAULT_GRACE
-    term_delay: float = 0.0
-    stop_timeout: float | None = None
-    log_format: str = "text"
+    single_child: bool
+    subreaper: bool
+    pdeathsig: int | None
+    rewrites: Mapping[int, int]
+    remap_exit: frozenset[int]
+    verbosity: int
+    warn_on_reap: bool
+    http: str
+    http_mode: int
+    token: str | None
+    grace: float
+    term_delay: float
+    stop_timeout: float | None
+    log_format: str
 
     def __repr__(self) -> str:
         return f"Config({self.public()!r})"  # never the token

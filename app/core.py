@@ -2,26 +2,24 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
-import threading
 import time
-from collections import deque
-from typing import TYPE_CHECKING, NamedTuple
+from _thread import get_ident
+from collections import deque, namedtuple
 
 from app.config import Config
+from app.log import DEBUG, log
 from app.policy import SignalPolicy
 from app.signals import JOB_CONTROL, SignalTaker, signal_name
 from app.state import ChildStatus, CoreState, Phase, Snapshot
 
+TYPE_CHECKING = False  # typing itself is not imported: it costs the start-up path (app.config)
 if TYPE_CHECKING:
     from collections.abc import Callable
     from concurrent.futures import Future
 
     from app.procfs import ProcessInfo
-
-log = logging.getLogger("pidone")
 
 HEARTBEAT_INTERVAL = 1.0
 """Seconds the loop sleeps at most: the /health heartbeat moves at least this often."""
@@ -44,7 +42,8 @@ class CoreBroken(Exception):
     """The loop failed FAILED_TURNS_LIMIT turns in a row: it cannot go on."""
 
 
-class Delivery(NamedTuple):
+class Delivery(namedtuple("Delivery", "signo pid target")):
+    __slots__ = ()
     signo: int
     pid: int
     target: str
@@ -80,7 +79,7 @@ class Core:
         self._policy = SignalPolicy(config.rewrites, config.term_delay, config.stop_timeout)
         self._target_group = not config.single_child
         self._has_children = True
-        self._core_thread = threading.get_ident()
+        self._core_thread = get_ident()
         self._requests: deque[tuple[int, Future[Delivery]]] = deque()
         self._watches: list[Watch] = []
         self._next_watch = 0.0
@@ -240,7 +239,7 @@ class Core:
                 raise SignalRefused(f"the kernel refused {signal_name(signo)} to the child "
                                     f"(pid {child.pid}): permission denied") from None
             state.record_forward(signo, source, time.perf_counter() - learned_at)
-        if log.isEnabledFor(logging.DEBUG):
+        if log.enabled(DEBUG):
             log.debug("forwarded %s to %s %d (%s)", signal_name(signo), target, child.pid, source)
         return target
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import functools
-import logging
 import socket
 import struct
 import sys
@@ -37,7 +36,8 @@ from typing import Any
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-log = logging.getLogger("pidone")
+from app.log import log
+
 
 HEAD_TIMEOUT = 10.0
 """Seconds to send a complete request head. Probes and scrapes send theirs at once."""

@@ -5,15 +5,19 @@ from __future__ import annotations
 import os
 import sys
 import time
-from typing import TYPE_CHECKING, NoReturn
 
 from app.child import ExecError, spawn_child
 from app.config import Config
 from app.signals import block_signals
 
+TYPE_CHECKING = False  # typing itself is not imported: it costs the start-up path (app.config)
 if TYPE_CHECKING:
+    from typing import NoReturn
+
     from app.core import Core
     from app.server import HttpServer
+
+GIL_SWITCH_SECONDS = 0.001
 
 NOT_REAPING_WARNING = (
     "pidone is not PID 1 and not a child subreaper: orphaned processes will not be reaped "
@@ -40,15 +44,12 @@ def run(config: Config) -> NoReturn:
     started = time.time()
     _leave_working_directory()
 
-    # The workload runs: only now pay for logging, the core's state and the HTTP stack.
-    import logging
-
+    # The workload runs: only now pay for the log's thread, the core's state and the HTTP stack.
     from app.core import Core
-    from app.log import BackgroundLog
+    from app.log import log
     from app.state import ChildStatus, CoreState
 
-    background_log = BackgroundLog(config.verbosity, config.log_format)
-    log = logging.getLogger("pidone")
+    log.configure(config.verbosity, config.log_format)
     state = CoreState(
         child=ChildStatus(argv=config.command, pid=pid, start_time=started, running=True),
         is_pid1=is_pid1,
@@ -61,12 +62,16 @@ def run(config: Config) -> NoReturn:
     log.info("started child %d: %s", pid, " ".join(config.command))
 
     core = Core(config, state)
+    # The core wakes from sigtimedwait needing the GIL, which the HTTP thread (importing, or
+    # serving a scrape) gives up only every switch interval, 5 ms by default: each forward,
+    # reap and step of leaving would wait up to that long.
+    sys.setswitchinterval(GIL_SWITCH_SECONDS)
     http = start_http_side(core)
     status = supervise_and_leave(core)
     if http is not None:
         http.stop()
     log.info("exiting with status %d; reaped %d orphaned processes", status, state.zombies_reaped)
-    background_log.flush()
+    log.flush()
     _leave_process(status)
 
 
@@ -87,10 +92,10 @@ def start_http_side(core: Core) -> HttpServer | None:
             core.watch("HTTP server (/health, /metrics, /signal)", http.trouble)
         return http
     except Exception as failure:
-        import logging
+        from app.log import log
 
-        logging.getLogger("pidone").error("HTTP server not started: %s: %s; the child runs on "
-                                          "without it", type(failure).__name__, failure)
+        log.error("HTTP server not started: %s: %s; the child runs on without it",
+                  type(failure).__name__, failure)
         return None
 
 

@@ -1,103 +1,110 @@
-"""pidone's own log lines on stderr, written by a background thread so a full pipe never stalls the core."""
+"""pidone's own log lines on stderr, written by a background thread so a full pipe never stalls the core.
+
+Not the logging module: importing it takes about as long as the interpreter's own start, and
+every container would pay that before its child could run and again before a `pidone -- true`
+could leave. The HTTP side, which loads logging anyway with uvicorn, sends uvicorn's and
+asyncio's records here (app/server.py).
+"""
 
 from __future__ import annotations
 
-import json
-import logging
 import os
-import queue
 import sys
-import threading
 import time
+from _thread import allocate_lock
 
-LOGGER_NAME = "pidone"
-_LEVELS = {"debug": 2, "info": 1, "warning": 0, "warn": 0, "error": -1}
-
-
-def verbosity_from_level_name(name: str) -> int:
-    """Map PIDONE_LOG_LEVEL (debug, info, warning, error) onto a -v count."""
-    try:
-        return _LEVELS[name.strip().lower()]
-    except KeyError:
-        raise ValueError(f"unknown log level {name!r}: use debug, info, warning or error") from None
+DEBUG, INFO, WARNING, ERROR = 10, 20, 30, 40
+LEVEL_NAMES = {DEBUG: "debug", INFO: "info", WARNING: "warning", ERROR: "error"}
+QUEUED_LINES = 10_000
+"""Lines waiting for the writer at most; past that they are dropped (stderr is not read)."""
 
 
-class _TextFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        return f"pidone[{os.getpid()}]: {record.levelname.lower()}: {record.getMessage()}"
+class Log:
+    """printf-style lines at four levels, warnings and errors only until `configure`d. A line
+    that cannot be formatted or written is lost; the caller never sees an exception."""
 
-
-class _JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        fields = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
-            "level": record.levelname.lower(),
-            "logger": LOGGER_NAME,
-            "pid": os.getpid(),
-            "message": record.getMessage(),
-        }
-        return json.dumps(fields)
-
-
-class _QueueHandler(logging.Handler):
-    """Formats in the caller, hands the line to a bounded queue, drops when it is full."""
-
-    def __init__(self, lines: queue.Queue[str]) -> None:
-        super().__init__()
-        self.lines = lines
+    def __init__(self) -> None:
+        self.level = WARNING
+        self._format = _text_line
+        self._write = _write_line
+        self._writer: BackgroundWriter | None = None
+        self._starting = allocate_lock()
         self.dropped = 0
+        """Lines lost because the writer fell behind (stderr full)."""
 
-    def emit(self, record: logging.LogRecord) -> None:
+    def enabled(self, level: int) -> bool:
+        return level >= self.level
+
+    def debug(self, message: str, *args: object) -> None:
+        if self.level <= DEBUG:
+            self.emit(DEBUG, message, args)
+
+    def info(self, message: str, *args: object) -> None:
+        if self.level <= INFO:
+            self.emit(INFO, message, args)
+
+    def warning(self, message: str, *args: object) -> None:
+        if self.level <= WARNING:
+            self.emit(WARNING, message, args)
+
+    def error(self, message: str, *args: object) -> None:
+        if self.level <= ERROR:
+            self.emit(ERROR, message, args)
+
+    def emit(self, level: int, message: str, args: tuple[object, ...] = ()) -> None:
         try:
-            self.lines.put_nowait(self.format(record) + "\n")
-        except queue.Full:
-            self.dropped += 1
-        except Exception:  # a log line must never take the core down
-            self.handleError(record)
+            self._write(self._format(level, message % args if args else message))
+        except Exception:
+            pass  # a log line must never take the core down
 
-
-class _InPlaceHandler(logging.Handler):
-    """Writes each line at once: the fallback when no writer thread could be started."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            _write_line(self.format(record) + "\n")
-        except Exception:  # a log line must never take the core down
-            self.handleError(record)
-
-
-class BackgroundLog:
-    """Log lines go to a bounded queue; one writer thread puts them on stderr.
-
-    Made only after the child is spawned: pidone must fork while single-threaded."""
-
-    def __init__(self, verbosity: int, log_format: str) -> None:
-        self._lines: queue.Queue[str] = queue.Queue(maxsize=10_000)
-        formatter = _JsonFormatter() if log_format == "json" else _TextFormatter()
-        handler: logging.Handler = _QueueHandler(self._lines)
-        logger = logging.getLogger(LOGGER_NAME)
-        logger.propagate = False
-        logger.setLevel(
-            logging.DEBUG if verbosity >= 2
-            else logging.INFO if verbosity == 1
-            else logging.WARNING if verbosity == 0
-            else logging.ERROR
-        )
-        try:
-            threading.Thread(target=self._write_forever, name="pidone-log", daemon=True).start()
-        except RuntimeError as failure:
-            # No task left (the cgroup's pids.max): pidone runs on, writing its lines in place.
-            handler = _InPlaceHandler()
-            handler.setFormatter(formatter)
-            logger.handlers[:] = [handler]
-            logger.warning("log writer thread not started (%s): writing log lines in place", failure)
-            return
-        handler.setFormatter(formatter)
-        logger.handlers[:] = [handler]
+    def configure(self, verbosity: int, log_format: str) -> None:
+        """Set the level from the -v count (-1 errors only .. 2 debug) and the format; lines
+        go through a writer thread from now on, started with the first of them (a quiet
+        pidone starts none)."""
+        self.level = {-1: ERROR, 0: WARNING, 1: INFO}.get(verbosity, DEBUG if verbosity > 1 else ERROR)
+        if log_format == "json":
+            self._format = _json_line
+        self._write = self._start_writer
 
     def flush(self, timeout: float = 1.0) -> None:
         """Wait up to `timeout` for queued lines to be written (a stuck stderr must not hold us)."""
+        if self._writer is not None:
+            self._writer.flush(timeout)
+
+    def _start_writer(self, line: str) -> None:
+        with self._starting:
+            if self._writer is None:
+                try:
+                    self._writer = BackgroundWriter(self)
+                    self._write = self._writer.put
+                except RuntimeError as failure:
+                    # No task left (the cgroup's pids.max): pidone runs on, writing in place.
+                    self._write = _write_line
+                    self._write(self._format(WARNING, "log writer thread not started "
+                                             f"({failure}): writing log lines in place"))
+        self._write(line)
+
+
+class BackgroundWriter:
+    """One thread puts queued lines on stderr. Made only after the child is spawned: pidone
+    must fork while single-threaded."""
+
+    def __init__(self, owner: Log) -> None:
+        import queue
+        import threading
+
+        self._full = queue.Full
+        self._owner = owner
+        self._lines: queue.Queue[str] = queue.Queue(maxsize=QUEUED_LINES)
+        threading.Thread(target=self._write_forever, name="pidone-log", daemon=True).start()
+
+    def put(self, line: str) -> None:
+        try:
+            self._lines.put_nowait(line)
+        except self._full:
+            self._owner.dropped += 1
+
+    def flush(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while self._lines.unfinished_tasks and time.monotonic() < deadline:
             time.sleep(0.005)
@@ -109,6 +116,19 @@ class BackgroundLog:
             self._lines.task_done()
 
 
+def _text_line(level: int, text: str) -> str:
+    return f"pidone[{os.getpid()}]: {LEVEL_NAMES[level]}: {text}\n"
+
+
+def _json_line(level: int, text: str) -> str:
+    import json  # only for --log-format json
+
+    now = time.time()
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
+    return json.dumps({"time": stamp, "level": LEVEL_NAMES[level], "logger": "pidone",
+                       "pid": os.getpid(), "message": text}) + "\n"
+
+
 def _write_line(line: str) -> None:
     stream = sys.stderr
     if stream is None:
@@ -118,3 +138,7 @@ def _write_line(line: str) -> None:
         stream.flush()
     except (OSError, ValueError):
         pass  # stderr closed or broken: pidone carries on without its log
+
+
+log = Log()
+"""The one log of the process: `from app.log import log`."""

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import threading
-from typing import NamedTuple
+from _thread import allocate_lock
+from collections import namedtuple
 
 FORWARD_BUCKETS: tuple[float, ...] = (
     0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
@@ -20,31 +20,37 @@ class Phase:
     EXITED = "exited"            # pidone is about to exit
 
 
-# NamedTuples and a plain class rather than dataclasses: those would import `inspect` (with
-# dis, ast and tokenize) into every pidone, about 2 MiB of RSS, as app.config says too.
+# collections.namedtuple and a plain class rather than typing.NamedTuple or dataclasses: those
+# would import typing (with re) or inspect (with dis, ast and tokenize) into every pidone, as
+# app.config says too. The annotations are for readers.
 
 
-class ChildStatus(NamedTuple):
+class ChildStatus(namedtuple("ChildStatus", "argv pid start_time running exit_code exit_signal",
+                             defaults=(None, None))):
+    __slots__ = ()
     argv: tuple[str, ...]
     pid: int
     start_time: float
     running: bool
-    exit_code: int | None = None
+    exit_code: int | None
     """The status pidone exits with for it: the code, or 128+N for signal N."""
-    exit_signal: int | None = None
+    exit_signal: int | None
 
 
-class Histogram(NamedTuple):
+class Histogram(namedtuple("Histogram", "bucket_counts total sum_seconds")):
     """Cumulative bucket counts in Prometheus' shape, upper bounds from FORWARD_BUCKETS."""
 
+    __slots__ = ()
     bucket_counts: tuple[int, ...]
     total: int
     sum_seconds: float
 
 
-class Snapshot(NamedTuple):
+class Snapshot(namedtuple("Snapshot", "child phase ready heartbeat zombies_reaped signals_received "
+                          "signals_forwarded forward_latency is_pid1 is_subreaper warnings")):
     """One consistent view of the core, taken under its lock."""
 
+    __slots__ = ()
     child: ChildStatus
     phase: str
     ready: bool
@@ -65,7 +71,7 @@ class CoreState:
         self.child = child
         self.is_pid1 = is_pid1
         self.is_subreaper = is_subreaper
-        self.lock = threading.Lock()
+        self.lock = allocate_lock()  # threading.Lock; _thread spares the core the import of threading
         self.phase: str = Phase.RUNNING
         self.heartbeat = 0.0
         self.zombies_reaped = 0

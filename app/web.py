@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -21,9 +20,9 @@ from app import health, metrics, reports
 from app.access import check_access
 from app.core import ChildNotRunning, Core, SignalRefused
 from app.excerpt import excerpt
+from app.log import log
 from app.signals import SignalNameError, parse_signal, signal_name
 
-log = logging.getLogger("pidone")
 
 Handler = Callable[[Request], Awaitable[Response]]
 

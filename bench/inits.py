@@ -38,9 +38,9 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def pidone(python: str, http: bool) -> Init:
-    """pidone on `python`; with HTTP on, on a fresh loopback port."""
-    command = (python, "-m", "app")
+def pidone(command: str, http: bool) -> Init:
+    """pidone as its installed command runs it; with HTTP on, on a fresh loopback port."""
+    command = (command,)
     if not http:
         return Init("pidone", (*command, "--http", "off", "--"))
     port = free_port()

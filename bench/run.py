@@ -24,7 +24,7 @@ from bench.bundle import SYSTEM_PYTHON, build_bundle
 from bench.cases import idle, memory, metrics, orphans, signals, size, startup
 from bench.context import FULL, QUICK, Bench
 from bench.inits import bundle, floor, installed_peers, pidone
-from bench.interpreter import deployed_python
+from bench.interpreter import deployed_python, pidone_command
 from bench.namespace import BenchError
 from bench.probe import compile_probe
 from bench.results import CaseResult
@@ -128,7 +128,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"bench: {error}", file=sys.stderr)
             return 2
         python = deployed_python(Path(scratch) / "venv")
-        inits = (*installed_peers(), pidone(python, http=False), pidone(python, http=True),
+        inits = (*installed_peers(), pidone(pidone_command(python), http=False),
+                 pidone(pidone_command(python), http=True),
                  bundle(bundled), floor(python))
         if args.inits:
             inits = tuple(init for init in inits if init.name in args.inits.split(","))

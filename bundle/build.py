@@ -30,7 +30,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parent.parent
-LAUNCHER = Path(__file__).resolve().with_name("pidone")
+LAUNCHER = Path(__file__).resolve().parent.parent / "bin" / "pidone"
 DEFAULT_HOME = Path("/opt/pidone")
 
 PRUNED_STDLIB = {
@@ -202,8 +202,11 @@ def precompile(stdlib: Path, dest: Path, home: Path) -> None:
 
 
 def write_launcher(target: Path, home: Path) -> None:
-    text = LAUNCHER.read_text().replace("#!/opt/pidone/", f"#!{home}/", 1)
-    target.write_text(text)
+    """The project's bin/pidone with the bundle's interpreter. -I: the workload's PYTHONPATH,
+    PYTHONHOME and the like are for the workload's own Python, not this one; the child still
+    gets the whole environment."""
+    _, script = LAUNCHER.read_text().split("\n", 1)
+    target.write_text(f"#!{home}/bin/python3 -I\n{script}")
     target.chmod(0o755)
 
 

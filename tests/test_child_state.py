@@ -68,3 +68,15 @@ def test_no_terminal_means_no_foreground_group(start_init):
                          stdin=subprocess.DEVNULL)
     state = parse_state(running.expect_report("state"))
     assert state["fg"] == "-1"
+
+
+LOCALE_OF_CHILD = ["sh", "-c", "echo locale ${{LC_CTYPE-unset}} > /dev/fd/{ack}"]
+C_LOCALE = ["env", "-u", "LANG", "-u", "LC_ALL", "-u", "LC_CTYPE"]
+
+
+@pytest.mark.parametrize("given, seen", [([], "unset"), (["LC_CTYPE=C.UTF-8"], "C.UTF-8")])
+def test_the_child_gets_the_locale_pidone_was_given(start_init, given, seen):
+    """In the C locale (an image without LANG) CPython sets LC_CTYPE=C.UTF-8 for itself
+    (PEP 538): the child gets it only if pidone was given it, as under tini."""
+    running = start_init([*C_LOCALE, *given, *init_command("pidone"), *LOCALE_OF_CHILD])
+    assert running.read_report() == f"locale {seen}"
