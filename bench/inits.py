@@ -62,9 +62,13 @@ def installed_peers() -> list[Init]:
     return [peer(name, path) for name in PEERS if (path := shutil.which(name))]
 
 
+FLOOR = "python3 floor"
+"""pidone's start-up, memory and idle targets are ratios to this baseline of the same run."""
+
+
 def floor(python: str) -> Init:
     """A baseline, not an init to use: bench/floor_init.py, the least a Python PID 1 can do."""
-    return Init("python3 floor", (python, str(Path(__file__).with_name("floor_init.py"))))
+    return Init(FLOOR, (python, str(Path(__file__).with_name("floor_init.py"))))
 
 
 def prometheus_baseline(python: str) -> Init:

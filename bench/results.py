@@ -88,6 +88,17 @@ def at_most(target: str, measurement: Measurement, init: str, limit: float) -> V
     return _judge(target, value, limit, measurement.higher_is_better, shown)
 
 
+def above_at_most(target: str, measurement: Measurement, init: str, reference: str,
+                  limit: float) -> Verdict:
+    """A target on the difference of medians, `init` minus `reference`."""
+    value, base = measurement.median(init), measurement.median(reference)
+    if value is None or base is None:
+        return Verdict(target, None, "not measured")
+    above = value - base
+    return _judge(target, above, limit, False,
+                  f"{format_number(above)} {measurement.unit} above".lstrip())
+
+
 def ratio_at_most(target: str, measurement: Measurement, init: str, reference: str,
                   limit: float) -> Verdict:
     """A target on the ratio of medians, `init` over `reference` (for higher-is-better metrics
