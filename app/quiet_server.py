@@ -1,19 +1,49 @@
-"""uvicorn's Server turning once a second instead of ten times, woken at once to stop.
+"""uvicorn's Server that nothing wakes while it is idle, on a loop that says whether it waits.
 
-uvicorn's main loop sleeps 0.1 s between ticks that only refresh the Date header (once a
-second), call `callback_notify` and check `should_exit`: ten wake-ups a second, about 0.3 %
-of a core for an idle pidone. Here a tick stands for ten of uvicorn's, so its counter
-arithmetic (the Date header, `timeout_notify`) holds; `stop()` wakes the loop at once, so
-leaving is not a second slower. Imported by the HTTP thread only (it imports uvicorn).
+uvicorn's main loop wakes ten times a second to refresh the Date header, call
+`callback_notify` and check `should_exit`. A turn of an idle asyncio loop costs 250-400 µs of
+CPU (its caches have gone cold since the last one): ten of them, or even one a second, cost
+an idle pidone more than the whole least Python init spends (bench/floor_init.py). Here an
+idle server does not wake at all: the app adds the Date header itself (app/web.py), `stop()`
+wakes the loop at once, and the core's watch learns whether the loop still turns from its
+selector (`WatchedSelector`) instead of from a tick. Imported by the HTTP thread only (it
+imports uvicorn).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import selectors
+import time
+from collections.abc import Callable
 
 import uvicorn
 
-TICK_SECONDS = 1.0
+
+class WatchedSelector(selectors.DefaultSelector):
+    """The loop's selector, noting whether the loop waits in it now and when it last came
+    back. A loop that waits answers as soon as a client comes; one that has been away from
+    its selector for long is stuck in a callback. Read from the core thread: each attribute
+    is one store, and `returned_at` is written before `waiting` is cleared."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waiting = False
+        self.returned_at = time.monotonic()
+
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        self.waiting = True
+        try:
+            return super().select(timeout)
+        finally:
+            self.returned_at = time.monotonic()
+            self.waiting = False
+
+
+def watched_loop(selector: WatchedSelector) -> Callable[[], asyncio.AbstractEventLoop]:
+    """What uvicorn's Config takes as `loop`: a factory of asyncio loops on `selector`."""
+    return functools.partial(asyncio.SelectorEventLoop, selector)
 
 
 class QuietServer(uvicorn.Server):
@@ -21,17 +51,13 @@ class QuietServer(uvicorn.Server):
     _wake: asyncio.Event | None = None
 
     async def main_loop(self) -> None:
+        """Until `stop()`: uvicorn's tick once (its default headers, `should_exit`), then no
+        more. Either this sees `should_exit` or `stop()` sees the event: each sets its own
+        attribute before it reads the other's."""
         self._wake = asyncio.Event()
         self._loop = asyncio.get_running_loop()
-        counter = 0
-        should_exit = await self.on_tick(counter)
-        while not should_exit:
-            counter = (counter + 10) % 864000
-            try:
-                await asyncio.wait_for(self._wake.wait(), TICK_SECONDS)
-            except asyncio.TimeoutError:
-                pass
-            should_exit = await self.on_tick(counter)
+        if not await self.on_tick(0):
+            await self._wake.wait()
 
     def stop(self) -> None:
         """From any thread: finish in-flight requests and close, starting now."""

@@ -14,13 +14,13 @@ if TYPE_CHECKING:      # logging and uvicorn are imported there, while the core 
     import socket
 
     from app.listen import UnixSocketFile
-    from app.quiet_server import QuietServer
+    from app.quiet_server import QuietServer, WatchedSelector
 
 
 STALL_AFTER = 10.0
-"""Seconds the server's event loop may go without a turn, beyond any time the core itself
-stood still, before the core's watch calls it stuck; uvicorn reports a turn every second or
-two (its callback_notify). Long enough that a busy node does not explain it."""
+"""Seconds the server's event loop may stay away from its selector (running callbacks), beyond
+any time the core itself stood still, before the core's watch calls it stuck. Long enough that
+a busy node does not explain it."""
 STOP_TIMEOUT = 1.0
 """Seconds pidone waits for in-flight requests when it leaves; it exits with os._exit anyway."""
 
@@ -38,12 +38,13 @@ class HttpServer:
         self.core = core
         self.address = address
         self._server: QuietServer | None = None  # once the thread has built it
+        self._selector: WatchedSelector | None = None  # the server's loop's, likewise
         self._stopping = False
         self._thread: threading.Thread | None = None
-        self._last_turn = time.monotonic()
+        self._thread_ended = False
         # The watch's own bookkeeping, kept by the core thread alone (see `trouble`).
-        self._last_asked = self._last_turn
-        self._turn_seen = self._last_turn
+        self._last_asked = time.monotonic()
+        self._turn_seen = self._last_asked
         self._excused = 0.0
         self._unix_socket: UnixSocketFile | None = None
         self._cannot_listen = False
@@ -66,18 +67,21 @@ class HttpServer:
         """For the core's watch, about once a second: None while the server can answer, else
         what keeps it from answering (a stuck loop answers nobody, /health included).
 
-        A loop is stuck when it has not turned for STALL_AFTER seconds that the core's own
+        A loop is stuck when it has been away from its selector, running callbacks, for
+        STALL_AFTER seconds that the core's own
         lateness does not explain: when the machine (or the process) stands still, the core
         wakes late too, and that time is nobody's fault."""
         now = time.monotonic()
         previous, self._last_asked = self._last_asked, now
         if self._cannot_listen:
             return None  # said once when it failed; nothing runs that could answer
-        if self._thread is None or not self._thread.is_alive():
+        if self._thread_ended:
             return "its thread has ended"
-        if self._server is None or not self._server.started:
+        server, selector = self._server, self._selector
+        if server is None or selector is None or not server.started:
             return None  # still importing and starting up
-        last_turn = self._last_turn
+        # A loop waiting in its selector answers as soon as a client comes: it turns now.
+        last_turn = now if selector.waiting else selector.returned_at
         if last_turn != self._turn_seen:
             self._turn_seen, self._excused = last_turn, 0.0
         # The core stood still from when it was due to ask again until now: the part of that
@@ -88,9 +92,6 @@ class HttpServer:
             return None
         return (f"its event loop has not turned for {silent:.0f}s, "
                 f"{silent - self._excused:.0f}s of them while the core's did")
-
-    async def _note_turn(self) -> None:
-        self._last_turn = time.monotonic()
 
     def stop(self) -> None:
         """Ask uvicorn to finish in-flight requests and close, waiting a bounded time; remove
@@ -118,6 +119,8 @@ class HttpServer:
             log.error("HTTP server stopped: %s: %s; the child runs on without it",
                       type(failure).__name__, failure)
             return
+        finally:
+            self._thread_ended = True
         if not self._stopping:
             # /health cannot report its own server gone: this line is the only trace of it.
             log.error("HTTP server stopped without being asked to; the child runs on without it")
@@ -143,18 +146,19 @@ class HttpServer:
 
         from app.guard import Guard
         from app.listen import BACKLOG
-        from app.quiet_server import QuietServer
+        from app.quiet_server import QuietServer, WatchedSelector, watched_loop
         from app.uvicorn_log import route_uvicorn_logs
         from app.web import build_app
 
         verbose = self.core.config.verbosity >= 2
         route_uvicorn_logs(verbose)
         guard = Guard()
+        selector = WatchedSelector()
         config = uvicorn.Config(
             build_app(self.core, unix_socket=self.address.unix_path is not None,
                       dropped_connections=guard.dropped),
             http=guard.protocol(),  # type: ignore[arg-type]  # a factory, as uvicorn calls it
-            loop="asyncio",
+            loop=watched_loop(selector),  # type: ignore[arg-type]  # likewise
             lifespan="off",
             ws="none",
             interface="asgi3",
@@ -162,16 +166,13 @@ class HttpServer:
             access_log=False,  # app/web.py writes it at -vv: the path only, never the query
             proxy_headers=False,  # the peer address decides the loopback rule: never trust a header
             server_header=False,
-            date_header=True,
+            date_header=False,  # app/web.py adds it: uvicorn's would need its loop to tick
             timeout_keep_alive=KEEP_ALIVE_SECONDS,
             timeout_graceful_shutdown=int(STOP_TIMEOUT),
             backlog=BACKLOG,
-            callback_notify=self._note_turn,
-            timeout_notify=1,
         )
         server = QuietServer(config)
-        self._server = server
+        self._server, self._selector = server, selector
         if self._stopping:
             return
-        self._last_turn = time.monotonic()  # the imports may have taken longer than STALL_AFTER
         server.run(sockets=[sock])

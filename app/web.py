@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from email.utils import formatdate
 from typing import Any
 
 from starlette.applications import Starlette
@@ -57,7 +58,8 @@ def build_app(core: Core, *, unix_socket: bool = False,
     app = Starlette(
         routes=routes,
         exception_handlers={HTTPException: answer_http_exception},
-        middleware=[Middleware(AccessLog, enabled=core.config.verbosity >= 2),
+        middleware=[Middleware(DateHeader),
+                    Middleware(AccessLog, enabled=core.config.verbosity >= 2),
                     Middleware(AnswerCrashes)],
     )
     app.router.redirect_slashes = False  # one spelling per route: /signal is a 404, not a 307
@@ -209,3 +211,33 @@ class AccessLog:
             await send(message)
 
         await self.app(scope, receive, logging_send)
+
+
+class DateHeader:
+    """Every answer's Date header (RFC 9110: a server with a clock sends one), added here
+    rather than by uvicorn, whose copy stays current only while its loop wakes every second
+    (app/quiet_server.py)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self._second = -1
+        self._date = b""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def dated_send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), (b"date", self._now())]
+            await send(message)
+
+        await self.app(scope, receive, dated_send)
+
+    def _now(self) -> bytes:
+        """The date as IMF-fixdate, formatted once a second at most."""
+        second = int(time.time())
+        if second != self._second:
+            self._second, self._date = second, formatdate(second, usegmt=True).encode()
+        return self._date

@@ -95,13 +95,13 @@ class Clock:
 
 
 def watched_server(monkeypatch) -> tuple[server.HttpServer, Clock]:
-    """An HttpServer whose thread lives and whose uvicorn has started, on a clock of ours."""
+    """An HttpServer whose thread lives and whose uvicorn has started, on a clock of ours; its
+    loop last came back from its selector now, and is not waiting in it."""
     clock = Clock()
     monkeypatch.setattr(server.time, "monotonic", clock)
     http = server.HttpServer(core=None, address=ListenAddress(port=1))  # type: ignore[arg-type]
-    http._thread = SimpleNamespace(is_alive=lambda: True)
     http._server = SimpleNamespace(started=True)
-    http._last_turn = clock.now
+    http._selector = SimpleNamespace(waiting=False, returned_at=clock.now)
     return http, clock
 
 
@@ -127,11 +127,23 @@ def test_a_stall_the_core_shared_is_nobodys_fault(monkeypatch):
     ask_every_second(http, clock, 2)
     clock.now += 3 * server.STALL_AFTER  # nobody ran: not the core, not the server's loop
     assert http.trouble() is None
-    http._last_turn = clock.now  # the loop turns again soon after
+    http._selector.returned_at = clock.now  # the loop turns again soon after
     assert ask_every_second(http, clock, 3) == [None] * 3
     # A loop that stays silent afterwards is still found out, STALL_AFTER seconds later.
     answers = ask_every_second(http, clock, int(server.STALL_AFTER) + 1)
     assert answers[-1] is not None and answers[0] is None
+
+
+def test_a_loop_waiting_for_clients_is_not_stuck_however_long_it_waits(monkeypatch):
+    """An idle server's loop sleeps in its selector and nothing wakes it: that is no stall."""
+    http, clock = watched_server(monkeypatch)
+    http._selector.waiting = True
+    long_wait = 3 * int(server.STALL_AFTER)
+    assert ask_every_second(http, clock, long_wait) == [None] * long_wait
+    http._selector.waiting = False  # a callback runs, and never ends
+    http._selector.returned_at = clock.now
+    answers = ask_every_second(http, clock, int(server.STALL_AFTER) + 1)
+    assert answers[0] is None and answers[-1] is not None
 
 
 def test_a_pidone_that_stood_still_does_not_call_its_server_stuck(start_pidone):

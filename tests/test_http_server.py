@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import socket
 import subprocess
 import sys
@@ -249,6 +250,19 @@ def test_no_server_header_and_no_access_log(start_pidone):
     assert "/health" not in running.stderr
 
 
+def test_every_answer_is_dated_now_even_after_the_server_idled(start_pidone):
+    """The app dates its answers itself: uvicorn's Date would be as old as the idle server's
+    last wake-up, and an idle pidone's server does not wake (app/quiet_server.py)."""
+    running = start_pidone(workload())
+    time.sleep(2.5)  # the idle while itself, not a wait for an effect
+    for path in ("/health", "/metrics", "/nope"):
+        asked = time.time()
+        answer = running.http.get(path)
+        dated = email.utils.parsedate_to_datetime(answer.headers["date"]).timestamp()
+        assert int(asked) <= dated <= time.time()
+        assert answer.headers["date"].endswith(" GMT")
+
+
 # -- a handler that raises ------------------------------------------------------------------
 
 
@@ -270,6 +284,7 @@ def test_a_handler_that_raises_answers_500_json_and_the_core_is_untouched():
     answer = asyncio.run(get_from_app(build_app(core), "/health"))
     assert answer.status_code == 500
     assert answer.json() == {"error": "internal error: RuntimeError"}
+    assert "date" in answer.headers
     assert state.child.running and state.phase == "running" and state.signals_forwarded == {}
 
 

@@ -1,7 +1,7 @@
 """Fault injection and knobs for the tests, loaded by Python's start-up (site) when this
 directory is on PYTHONPATH: pidone's code is untouched.
-- PIDONE_TEST_HTTP_FAULT=PATH: once that file exists, uvicorn's main loop fails the way the file
-  says: "raise" makes it crash with an exception; "quit" makes it stop as if asked to; "hang"
+- PIDONE_TEST_HTTP_FAULT=PATH: once that file exists, the server's main loop fails the way the
+  file says: "raise" makes it crash with an exception; "quit" makes it stop as if asked to; "hang"
   blocks its event loop for good, the thread alive.
 - PIDONE_TEST_HTTP_START_FAULT=1: starting the HTTP side raises an exception no code expects.
 - PIDONE_TEST_KILL_FAULT=SIGNO:ERRNO: os.kill and os.killpg fail with ERRNO for signal SIGNO.
@@ -27,23 +27,29 @@ if "PIDONE_TEST_STALL_AFTER" in os.environ:
     app.server.STALL_AFTER = float(os.environ["PIDONE_TEST_STALL_AFTER"])
 
 if "PIDONE_TEST_HTTP_FAULT" in os.environ:
-    import uvicorn
+    import asyncio
+
+    import app.quiet_server
 
     _trigger = os.environ["PIDONE_TEST_HTTP_FAULT"]
-    _on_tick = uvicorn.Server.on_tick
+    _main_loop = app.quiet_server.QuietServer.main_loop
 
-    async def _on_tick_with_fault(self: uvicorn.Server, counter: int) -> bool:
-        if os.path.exists(_trigger):
-            with open(_trigger) as trigger:
-                fault = trigger.read()
-            if fault == "raise":
-                raise RuntimeError("injected fault: the event loop crashed")
-            if fault == "hang":
-                time.sleep(3600)
-            return True
-        return await _on_tick(self, counter)
+    async def _main_loop_with_fault(self: app.quiet_server.QuietServer) -> None:
+        # The server's own main loop sleeps until stopped: watch for the trigger beside it.
+        serving = asyncio.ensure_future(_main_loop(self))
+        while not os.path.exists(_trigger):
+            done, _ = await asyncio.wait([serving], timeout=0.05)
+            if done:
+                return serving.result()
+        with open(_trigger) as trigger:
+            fault = trigger.read()
+        if fault == "raise":
+            raise RuntimeError("injected fault: the event loop crashed")
+        if fault == "hang":
+            time.sleep(3600)
+        serving.cancel()  # "quit": the main loop ends as if asked to
 
-    uvicorn.Server.on_tick = _on_tick_with_fault
+    app.quiet_server.QuietServer.main_loop = _main_loop_with_fault
 
 if os.environ.get("PIDONE_TEST_HTTP_START_FAULT") == "1":
     import app.server
