@@ -22,7 +22,9 @@ if TYPE_CHECKING:
     from app.procfs import ProcessInfo
 
 HEARTBEAT_INTERVAL = 1.0
-"""Seconds the loop sleeps at most: the /health heartbeat moves at least this often."""
+"""Seconds the loop sleeps at most while something watches it (the HTTP side, whose /health
+reads the heartbeat): the heartbeat moves at least this often. Unwatched (--http off), the
+loop sleeps until a signal or a deadline, as dumb-init does."""
 LAST_REAP_TIMEOUT = 5.0
 """After SIGKILL, how long to keep reaping before leaving anyway (a process stuck in D state)."""
 FAILED_TURNS_LIMIT = 100
@@ -268,11 +270,13 @@ class Core:
             else:
                 log.error("%s does not answer: %s; the child runs on", watch.name, trouble)
 
-    def _sleep_seconds(self) -> float:
+    def _sleep_seconds(self) -> float | None:
+        """How long the next wait may last; None: until a signal comes."""
         deadline = self._policy.next_deadline()
+        beat = HEARTBEAT_INTERVAL if self._watches else None
         if deadline is None:
-            return HEARTBEAT_INTERVAL  # the usual case
-        return max(0.0, min(HEARTBEAT_INTERVAL, deadline - time.monotonic()))
+            return beat  # the usual case
+        return max(0.0, min(beat or HEARTBEAT_INTERVAL, deadline - time.monotonic()))
 
     def _on_deadlines(self) -> None:
         now = time.monotonic()

@@ -46,8 +46,12 @@ class SignalTaker:
     def __init__(self) -> None:
         self._last: signal.struct_siginfo | None = None
 
-    def take(self, timeout: float) -> signal.struct_siginfo | None:
-        """The next signal of WAITED within `timeout` seconds, else None."""
+    def take(self, timeout: float | None) -> signal.struct_siginfo | None:
+        """The next signal of WAITED within `timeout` seconds (None: however long it takes),
+        else None. sigwaitinfo has no timeout to pass, and so not the flaw."""
+        if timeout is None:
+            self._last = signal.sigwaitinfo(WAITED)
+            return self._last
         started = time.monotonic()
         info = signal.sigtimedwait(WAITED, timeout)
         if info is None:

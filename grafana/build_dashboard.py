@@ -154,7 +154,15 @@ def own_panels() -> list[timeseries.Panel]:
     memory = graph("pidone memory", "pidone's own resident memory (process_resident_memory_"
                    "bytes), not the app's.", "bytes",
                    query("process_resident_memory_bytes{sel}", "{{instance}}"))
-    return [place(cpu, 12, 0, 28, 12, 7), place(memory, 13, 12, 28, 12, 7)]
+    dropped = graph("HTTP connections cut off", "Connections pidone's HTTP server ended to keep "
+                    "the probes in, per second, by reason: stuck_sending (a client that does not "
+                    "read its answers), head_too_slow (a request head that never ends), "
+                    "room_needed (too many connections). Steady values mean a slow or hostile "
+                    "client on the pod network.", "ops",
+                    query("sum by (job, instance, reason) (rate(pidone_http_connections_dropped"
+                          "_total{sel}[$__rate_interval]))", "{{instance}} {{reason}}"))
+    return [place(cpu, 12, 0, 28, 8, 7), place(memory, 13, 8, 28, 8, 7),
+            place(dropped, 14, 16, 28, 8, 7)]
 
 
 def variables() -> list[db.DatasourceVariable | db.QueryVariable]:

@@ -24,6 +24,7 @@ For a test module (fixtures registered by tests/conftest.py):
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -289,3 +290,12 @@ def base_image(engine: Engine) -> str:
 def pidone_image(engine: Engine, base_image: str) -> str:
     """This checkout's image, tagged `pidone` as the README builds it."""
     return engine.build("pidone", build_args={"PYTHON_IMAGE": base_image})
+
+
+def readme_dockerfile(after: str) -> str:
+    """The first ```dockerfile block of the README after the line that contains `after`."""
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    block = re.search(r"```dockerfile\n(.*?)```", text[text.index(after):], re.S)
+    assert block, f"no dockerfile block after {after!r} in README.md"
+    return block.group(1)
+

@@ -24,9 +24,9 @@ import pytest
 from bench.probe import compile_probe
 from conftest import free_loopback_port, scrape
 from dockerfile_stages import read_stages
-from engine import DOCKER, Engine
+from engine import DOCKER, Engine, readme_dockerfile
+from observe import wait_until
 from rootfs import CONTAINER_PATH, DebianRoot, exec_in, in_root, make_static_root
-from test_image import readme_dockerfile, wait_for
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0,
                                 reason="the bundle's roots need root (mmdebstrap, mount, chroot)")
@@ -264,8 +264,8 @@ def test_the_readme_recipe_from_scratch_runs_in_the_engine(engine: Engine, bundl
         "--network=host", f"--env=PIDONE_HTTP={address}", "--read-only", "--health-interval=1s"])
     try:
         # The recipe's HEALTHCHECK, exec form: `pidone health` with no shell in the image.
-        wait_for(lambda: container.inspect("{{.State.Health.Status}}") == "healthy",
-                 "the HEALTHCHECK to pass")
+        wait_until(lambda: container.inspect("{{.State.Health.Status}}") == "healthy", 30,
+                   "the HEALTHCHECK to pass")
         assert container.stop() == 128 + signal.SIGTERM, container.logs()
     finally:
         engine.docker("rm", "--force", container.id)

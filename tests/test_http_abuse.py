@@ -253,16 +253,15 @@ def test_a_request_head_that_never_ends_is_cut_off(start_pidone):
     running = start_pidone(workload(), env={"PYTHONPATH": f"{ROOT / 'tests' / 'faults'}:{ROOT}",
                                             "PIDONE_TEST_HEAD_TIMEOUT": str(head_timeout)})
     host, port = running.url.removeprefix("http://").split(":")
+    opened = time.monotonic()  # before the connection: pidone's deadline starts once it is open
     with socket.create_connection((host, int(port))) as slow:
         slow.settimeout(30)
         slow.sendall(SLOW_HEAD)
-        opened = time.monotonic()
         assert slow.recv(65536) == b""  # closed by pidone, without an answer
         assert time.monotonic() - opened >= head_timeout
     assert running.http.get("/health").status_code == 200
     # This one, and the test client's kept-alive connection if the short deadline beat uvicorn's.
     assert dropped_connections(running)["head_too_slow"] >= 1
-
 
 
 # -- clients that never read ------------------------------------------------------------------

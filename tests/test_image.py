@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import json
 import re
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import httpx
@@ -14,8 +13,9 @@ import pytest
 
 from app import __version__
 from app.config import DEFAULT_PORT
-from conftest import ROOT, free_loopback_port, scrape_with, wait_until_answers
-from engine import Container, Engine
+from conftest import free_loopback_port, scrape_with, wait_until_answers
+from engine import Container, Engine, readme_dockerfile
+from observe import wait_until
 
 IMAGE_USER = "10101"
 
@@ -145,8 +145,8 @@ def test_orphans_made_in_the_container_are_reaped_and_counted_exactly(served) ->
     # Each inner sh leaves a sleep behind and exits: five orphans for PID 1, and no more.
     orphans = served("sh", "-c", 'for i in 1 2 3 4 5; do sh -c "sleep 0.2 &"; done; exec sleep 300')
     # Wait until only pidone and the child's sleep are left, then read the counter.
-    wait_for(lambda: sum(value for (name, _), value in scrape_with(orphans.http).items()
-                         if name == "pidone_processes") == 2, "the orphans to go")
+    wait_until(lambda: sum(value for (name, _), value in scrape_with(orphans.http).items()
+                           if name == "pidone_processes") == 2, 30, "the orphans to go")
     assert orphans.sample("pidone_zombies_reaped_total") == 5
 
 
@@ -172,14 +172,6 @@ def test_with_a_tty_the_child_leads_the_terminals_foreground_group(engine: Engin
     assert found, done.stdout
     pid, pgrp, tpgid = found.groups()
     assert pid == pgrp == tpgid, done.stdout
-
-
-def readme_dockerfile(after: str) -> str:
-    """The first ```dockerfile block of the README after the line that contains `after`."""
-    text = (ROOT / "README.md").read_text()
-    block = re.search(r"```dockerfile\n(.*?)```", text[text.index(after):], re.S)
-    assert block, f"no dockerfile block after {after!r} in README.md"
-    return block.group(1)
 
 
 def test_the_readme_wheelhouse_recipe_installs_offline_into_another_image(
@@ -210,14 +202,6 @@ def test_the_readme_venv_copy_recipe_works_on_the_same_base(engine: Engine, base
 
 def test_docker_reports_the_healthcheck_healthy(demo: Served) -> None:
     # Last in this module: Docker runs the first check one interval (10 s) after the start.
-    wait_for(lambda: demo.container.inspect("{{.State.Health.Status}}") == "healthy",
-             "the HEALTHCHECK to pass", timeout=60)
+    wait_until(lambda: demo.container.inspect("{{.State.Health.Status}}") == "healthy", 60,
+               "the HEALTHCHECK to pass")
 
-
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 30) -> None:
-    """Poll a state change (no signal to acknowledge); fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"waited {timeout}s for {what}")
-        time.sleep(0.2)

@@ -6,8 +6,8 @@ directory is on PYTHONPATH: pidone's code is untouched.
 - PIDONE_TEST_HTTP_START_FAULT=1: starting the HTTP side raises an exception no code expects.
 - PIDONE_TEST_KILL_FAULT=SIGNO:ERRNO: os.kill and os.killpg fail with ERRNO for signal SIGNO.
 - PIDONE_TEST_WATCH_FAULT=1: the core's watch of the HTTP server raises when asked.
-- PIDONE_TEST_LOOP_FAULT=PATH: once that file exists, every sigtimedwait raises: no turn of the
-  core loop can succeed any more.
+- PIDONE_TEST_LOOP_FAULT=PATH: once that file exists, every sigtimedwait and sigwaitinfo raises:
+  no turn of the core loop can succeed any more.
 - PIDONE_TEST_HEAD_TIMEOUT=SECONDS: app/guard.py's deadline for a request head, shortened.
 - PIDONE_TEST_STALL_AFTER=SECONDS: app/server.py's time before a silent event loop is stuck.
 """
@@ -82,11 +82,13 @@ if os.environ.get("PIDONE_TEST_WATCH_FAULT") == "1":
 
 if "PIDONE_TEST_LOOP_FAULT" in os.environ:
     _loop_trigger = os.environ["PIDONE_TEST_LOOP_FAULT"]
-    _sigtimedwait = signal.sigtimedwait
 
-    def _sigtimedwait_with_fault(sigset, timeout):
-        if os.path.exists(_loop_trigger):
-            raise RuntimeError("injected fault: sigtimedwait broke")
-        return _sigtimedwait(sigset, timeout)
+    def _wait_with_fault(wait):
+        def call(*args: object):
+            if os.path.exists(_loop_trigger):
+                raise RuntimeError(f"injected fault: {wait.__name__} broke")
+            return wait(*args)
+        return call
 
-    signal.sigtimedwait = _sigtimedwait_with_fault
+    signal.sigtimedwait = _wait_with_fault(signal.sigtimedwait)
+    signal.sigwaitinfo = _wait_with_fault(signal.sigwaitinfo)
