@@ -8,7 +8,7 @@ import time
 
 from app.child import ExecError, spawn_child
 from app.config import Config
-from app.signals import block_signals
+from app.signals import block_signals, wake_promptly
 
 TYPE_CHECKING = False  # typing itself is not imported: it costs the start-up path (app.config)
 if TYPE_CHECKING:
@@ -16,8 +16,6 @@ if TYPE_CHECKING:
 
     from app.core import Core
     from app.server import HttpServer
-
-GIL_SWITCH_SECONDS = 0.001
 
 NOT_REAPING_WARNING = (
     "pidone is not PID 1 and not a child subreaper: orphaned processes will not be reaped "
@@ -62,11 +60,8 @@ def run(config: Config) -> NoReturn:
     log.info("started child %d: %s", pid, " ".join(config.command))
 
     core = Core(config, state)
-    # The core wakes from sigtimedwait needing the GIL, which the HTTP thread (importing, or
-    # serving a scrape) gives up only every switch interval, 5 ms by default: each forward,
-    # reap and step of leaving would wait up to that long.
-    sys.setswitchinterval(GIL_SWITCH_SECONDS)
     http = start_http_side(core)
+    wake_promptly()  # the core takes the GIL back from the HTTP thread at once (app/signals.py)
     status = supervise_and_leave(core)
     if http is not None:
         http.stop()

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import signal
+import sys
 import time
 
 from app.excerpt import excerpt
 from app.numbers import is_whole_number
+
+TYPE_CHECKING = False  # typing itself is not imported: it costs the start-up path (app.config)
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 SIGRTMIN = signal.SIGRTMIN
 SIGRTMAX = signal.SIGRTMAX
@@ -41,19 +47,20 @@ class SignalTaker:
     come once the timeout is over; one that comes then is taken only if it is a plausible
     siginfo and not the previous one again."""
 
-    __slots__ = ("_last",)
+    __slots__ = ("_last", "_waiting_interval")
 
     def __init__(self) -> None:
         self._last: signal.struct_siginfo | None = None
+        self._waiting_interval = waiting_switch_interval()
 
     def take(self, timeout: float | None) -> signal.struct_siginfo | None:
         """The next signal of WAITED within `timeout` seconds (None: however long it takes),
         else None. sigwaitinfo has no timeout to pass, and so not the flaw."""
         if timeout is None:
-            self._last = signal.sigwaitinfo(WAITED)
+            self._last = _waiting(self._waiting_interval, signal.sigwaitinfo, WAITED)
             return self._last
         started = time.monotonic()
-        info = signal.sigtimedwait(WAITED, timeout)
+        info = _waiting(self._waiting_interval, signal.sigtimedwait, WAITED, timeout)
         if info is None:
             return None
         late = timeout > 0 and time.monotonic() - started >= timeout  # a zero timeout never waits
@@ -65,6 +72,56 @@ class SignalTaker:
     def _plausible(self, info: signal.struct_siginfo) -> bool:
         return (info.si_signo in WAITED and _SI_CODES[0] <= info.si_code <= _SI_CODES[1]
                 and info != self._last)
+
+
+TURN_SWITCH_SECONDS = 0.001
+"""The GIL switch interval while the core runs a turn (CPython's default is 5 ms): another
+thread that wants the GIL waits this long before asking the core for it, so that a forward is
+not cut in two and a storm's reaping not into slices."""
+WAITING_SWITCH_SECONDS = 0.000001
+"""The switch interval while the core waits for a signal, when the process may run on two
+CPUs or more. A signal wakes the core wanting the GIL, which the HTTP thread (importing, or
+serving a scrape) holds; the core asks for it after this long rather than after a turn's
+interval, and has it at the holder's next bytecode boundary. CPython starts that wait again
+whenever the holder lets the GIL go for a system call and takes it back before the waiter
+runs, which a busy server does every few microseconds: at 1 ms, forwards under a /metrics
+load waited up to a millisecond and more (docs/benchmarks.md)."""
+TIMER_SLACK_NS = 10_000
+"""The core thread's timer slack, see `wake_promptly`."""
+
+
+def waiting_switch_interval() -> float:
+    """WAITING_SWITCH_SECONDS, or on a single CPU the turn's interval: there the core and the
+    GIL's holder take turns on the one CPU, and a core that asks early only keeps the holder
+    from running to the point where it lets go; the holder's own releases hand over sooner."""
+    return WAITING_SWITCH_SECONDS if len(os.sched_getaffinity(0)) > 1 else TURN_SWITCH_SECONDS
+
+
+def _waiting(interval: float, wait: Callable[..., signal.struct_siginfo | None],
+             *args: object) -> signal.struct_siginfo | None:
+    """`wait(*args)` with the switch interval `interval`, the turn's interval again after."""
+    sys.setswitchinterval(interval)
+    try:
+        return wait(*args)
+    finally:
+        sys.setswitchinterval(TURN_SWITCH_SECONDS)
+
+
+def wake_promptly() -> None:
+    """Shrink the calling main thread's timer slack from Linux's 50 µs to TIMER_SLACK_NS: its
+    waits for the GIL are timed futex waits, which the slack stretches, so WAITING_SWITCH_SECONDS
+    would mean 50 µs. Not below 10 µs: a core that polls the GIL faster keeps its holder off a
+    CPU they happen to share. The core calls it once the HTTP thread runs, which keeps the
+    default slack and so waits at least 50 µs before it asks the GIL back in the middle of a
+    forward. /proc/self is the main thread's own file: no privilege is needed; without /proc,
+    or with it read-only, the core waits 50 µs longer."""
+    if waiting_switch_interval() == TURN_SWITCH_SECONDS:
+        return
+    try:
+        with open("/proc/self/timerslack_ns", "w") as slack:
+            slack.write(str(TIMER_SLACK_NS))
+    except OSError:
+        pass
 
 
 _SI_CODES = (-64, 0x80)
