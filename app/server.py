@@ -68,9 +68,9 @@ class HttpServer:
         what keeps it from answering (a stuck loop answers nobody, /health included).
 
         A loop is stuck when it has been away from its selector, running callbacks, for
-        STALL_AFTER seconds that the core's own
-        lateness does not explain: when the machine (or the process) stands still, the core
-        wakes late too, and that time is nobody's fault."""
+        STALL_AFTER seconds that the core's own lateness does not explain: when the machine
+        (or the process) stands still, the core wakes late too, and that time is nobody's
+        fault. A loop waiting in its selector is idle, not stuck, however long it waits."""
         now = time.monotonic()
         previous, self._last_asked = self._last_asked, now
         if self._cannot_listen:
