@@ -61,7 +61,8 @@ def run(config: Config) -> NoReturn:
 
     core = Core(config, state)
     http = start_http_side(core)
-    wake_promptly()  # the core takes the GIL back from the HTTP thread at once (app/signals.py)
+    if http is not None:
+        wake_promptly()  # the core takes the GIL back from the HTTP thread at once (app/signals.py)
     status = supervise_and_leave(core)
     if http is not None:
         http.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 
@@ -41,6 +42,28 @@ def test_signal_state_is_no_worse_than_a_plain_shell_child(start_init):
     assert blocked == plain_blocked == 0
     # pidone also clears glibc's reserved signals 32 and 33, which a shell passes on.
     assert ignored & ~plain_ignored == 0
+
+
+def ignore_glibcs_reserved_signals() -> None:
+    """Signals 32 and 33, which only the raw system call can set (app/child.py)."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    ignore = (ctypes.c_ulong * 4)(1)  # handler SIG_IGN, no flags, no restorer, empty mask
+    for signo in (32, 33):
+        assert libc.syscall(13, signo, ignore, None, 8) == 0  # rt_sigaction, x86_64
+
+
+@pytest.mark.skipif(os.uname().machine != "x86_64", reason="the raw rt_sigaction is x86_64's")
+def test_glibcs_reserved_signals_are_not_passed_on_ignored(start_init):
+    """Only the raw rt_sigaction resets them (glibc's sigaction refuses them): a parent that
+    ignored them (some supervisors do) would otherwise pass that on through pidone."""
+    plain_state = start_init(SIGNAL_STATE, namespace=False, preexec_fn=ignore_glibcs_reserved_signals)
+    _, plain_ignored = signal_state(plain_state)
+    assert plain_ignored & (0b11 << 31), "the shell should have passed them on"
+    running = start_init([*init_command("pidone"), *SIGNAL_STATE],
+                         preexec_fn=ignore_glibcs_reserved_signals)
+    assert signal_state(running) == (0, 0)
 
 
 def test_dumb_init_child_matches_a_plain_shell_child(start_init):

@@ -11,7 +11,7 @@ import pytest
 from app import signals
 from app.signals import (TIMER_SLACK_NS, TURN_SWITCH_SECONDS, WAITING_SWITCH_SECONDS, SignalTaker,
                          waiting_switch_interval)
-from conftest import workload
+from conftest import init_command, workload
 
 
 @pytest.mark.parametrize("cpus, interval", [({0}, TURN_SWITCH_SECONDS),
@@ -41,3 +41,11 @@ def test_pidone_shrinks_its_core_threads_timer_slack(start_pidone):
     running.expect_report("ready")
     with open(f"/proc/{running.init_pid}/timerslack_ns") as slack:
         assert int(slack.read()) == TIMER_SLACK_NS
+
+
+def test_without_http_the_slack_is_left_alone(start_init):
+    """Nothing then competes with the core for the GIL: no write to /proc at start-up."""
+    running = start_init([*init_command("pidone"), "--http", "off", *workload()])
+    running.expect_report("ready")
+    with open(f"/proc/{running.init_pid}/timerslack_ns") as slack:
+        assert int(slack.read()) == 50_000  # Linux's default
