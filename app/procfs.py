@@ -100,24 +100,50 @@ def age_seconds(info: ProcessInfo, uptime: float) -> float:
 
 
 class Census:
-    """Process counts by state, read from /proc at most every `max_age` seconds.
+    """Process counts by state, from a /proc scan at most every `max_age` seconds, and no more
+    often than COST_RATIO times what the last scan cost: the scan takes a file per process.
 
-    Reading /proc costs a file per process: thousands of zombies times a burst of scrapes
-    would hold the GIL long enough to slow reaping, so a scrape may see counts this old.
+    Only the first scan keeps its caller waiting; later ones run in a thread of their own while
+    callers get the last counts. 30,000 processes and a scrape a second once made each scrape a
+    second-long scan in the event loop (issue 22).
     """
+
+    COST_RATIO = 10.0
 
     def __init__(self, max_age: float = 1.0) -> None:
         self.max_age = max_age
         self._lock = threading.Lock()
-        self._counts: dict[str, int] = {}
+        self._counts: dict[str, int] | None = None
         self._taken_at = -math.inf
+        self._cost = 0.0
+        self._scanning = False
 
     def state_counts(self, is_pid1: bool) -> dict[str, int]:
         with self._lock:
-            now = time.monotonic()
-            if now - self._taken_at >= self.max_age:
-                counts = dict.fromkeys(STATES, 0)
-                for info in visible_processes(is_pid1):
-                    counts[state_name(info.state)] += 1
-                self._counts, self._taken_at = counts, now
-            return dict(self._counts)
+            due = time.monotonic() - self._taken_at >= max(self.max_age, self._cost * self.COST_RATIO)
+            first = self._counts is None
+            scan = due and not self._scanning
+            self._scanning = self._scanning or scan
+        if scan:
+            if first:
+                self._scan(is_pid1)
+            else:
+                try:
+                    threading.Thread(target=self._scan, args=(is_pid1,), name="pidone-census",
+                                     daemon=True).start()
+                except RuntimeError:  # no task left to make (pids.max): scan here
+                    self._scan(is_pid1)
+        with self._lock:
+            return dict(self._counts or dict.fromkeys(STATES, 0))
+
+    def _scan(self, is_pid1: bool) -> None:
+        started, cpu = time.monotonic(), time.thread_time()
+        counts = dict.fromkeys(STATES, 0)
+        try:
+            for info in visible_processes(is_pid1):
+                counts[state_name(info.state)] += 1
+        finally:
+            with self._lock:
+                self._counts, self._taken_at = counts, started
+                self._cost = time.thread_time() - cpu
+                self._scanning = False
