@@ -7,7 +7,9 @@ KIND is one of:
   the answer to the last, opened again when closed;
 - gzip: COUNT connections, each with IN_FLIGHT gzip scrapes of /metrics always asked;
 - forge: COUNT requests whose path holds a forged log line and whose chunked body is broken,
-  on FORGERS connections at a time; the attacker ends when all are answered or refused.
+  on FORGERS connections at a time; the attacker ends when all are answered or refused;
+- census: COUNT connections, each asking /metrics and /processes once a second (costly
+  with thousands of processes in the namespace).
 Runs until stdin closes (forge: or until done), then prints one JSON line: connections
 opened, requests sent, answers seen.
 """
@@ -28,6 +30,7 @@ IN_FLIGHT = 4
 FORGED = (b"GET /x%0Apidone[1]:%20error:%20forged HTTP/1.1\r\nHost: x\r\n"
           b"Transfer-Encoding: chunked\r\n\r\nzz\r\n")
 FORGERS = 20
+CENSUS = b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\nGET /processes HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
 ANSWER = b"HTTP/1.1 "
 GONE = select.POLLERR | select.POLLHUP | select.POLLRDHUP
 
@@ -53,8 +56,9 @@ class Attacker:
     def first_requests(self, fd: int) -> None:
         """Once connected: what this kind asks at once."""
         self.poller.modify(fd, select.POLLIN | GONE)
-        payload = {"headers": HEAVY_HEAD, "gzip": SCRAPE * IN_FLIGHT, "forge": FORGED}[self.kind]
-        self.send(fd, payload, {"headers": 1, "gzip": IN_FLIGHT, "forge": 1}[self.kind])
+        payload = {"headers": HEAVY_HEAD, "gzip": SCRAPE * IN_FLIGHT, "forge": FORGED,
+                   "census": CENSUS}[self.kind]
+        self.send(fd, payload, {"headers": 1, "gzip": IN_FLIGHT, "forge": 1, "census": 2}[self.kind])
 
     def send(self, fd: int, payload: bytes, requests: int) -> None:
         try:
@@ -88,6 +92,10 @@ class Attacker:
         self.sockets.pop(fd).close()
         del self.tails[fd]
 
+    def ask_census(self) -> None:
+        for fd in list(self.sockets):
+            self.send(fd, CENSUS, 2)
+
     def turn(self) -> None:
         for fd, events in self.poller.poll(100):
             if fd not in self.sockets:
@@ -108,8 +116,12 @@ def main(host: str, port: str, kind: str, count: str) -> None:
     attacker = Attacker((host, int(port)), kind, total)
     for _ in range(min(total, FORGERS) if kind == "forge" else total):
         attacker.open_one()
+    next_census = time.monotonic() + 1.0
     while not select.select([sys.stdin], [], [], 0)[0]:
         attacker.turn()
+        if kind == "census" and time.monotonic() >= next_census:
+            attacker.ask_census()
+            next_census += 1.0
         if kind == "forge" and not attacker.sockets:
             break
     print(json.dumps({"opened": attacker.opened, "sent": attacker.sent, "answers": attacker.answers}),

@@ -116,6 +116,7 @@ class Case:
     count: int
     within: tuple[str, ...] = ()
     """What starts pidone: a hard file limit, say."""
+    workload: tuple[str, ...] = ()
 
 
 CASES = {
@@ -128,13 +129,18 @@ CASES = {
     # Paths holding a newline and a forged pidone line, each making a handler fail, with stderr
     # a pipe nobody reads until the end: forged lines, 82 MB of log, RSS 31 -> 158 MB.
     "log-forging": Case("forge", sized(500, 5_000)),
+    # A careless workload's processes and a scrape and /processes a second: each read /proc
+    # afresh in the event loop, 0.6-1.6 s at 30,000.
+    "many-processes": Case("census", 1, workload=(f"zombies={sized(5_000, 30_000)}",)),
 }
 
 
 @pytest.mark.parametrize("kind", CASES)
 def test_one_peer_cannot_starve_anothers_probe(start_pidone, survived, kind):
     case = CASES[kind]
-    running = start_pidone(workload(), within=case.within)
+    running = start_pidone(workload(*case.workload), within=case.within)
+    if case.workload:
+        running.expect_report("zombies", timeout=120)
     rss_before = rss_kb(running.init_pid)
     attack = Attack(running, case.attacker, case.count)
     try:
@@ -160,3 +166,13 @@ def test_one_peer_cannot_starve_anothers_probe(start_pidone, survived, kind):
     if case.attacker == "forge":
         assert summary["answers"] >= case.count
         assert lines_dropped["rate_limited"] > 0  # counted, not written
+
+
+def test_processes_lists_a_thousand_at_most_zombies_first(start_pidone):
+    """30,000 processes made /processes a 5.6 MB answer, built in the event loop."""
+    running = start_pidone(workload("zombies=1500"))
+    running.expect_report("zombies 1500", timeout=60)
+    answer = running.http.get("/processes").json()
+    assert answer["count"] >= 1500 and answer["truncated"] is True
+    assert len(answer["processes"]) == 1000
+    assert {entry["state"] for entry in answer["processes"]} == {"zombie"}
