@@ -12,9 +12,11 @@ heads of thousands of headers, gzip scrapes). Here no other route can block the 
   port reaches them as before.
 - Every other request is handed with its connection to uvicorn's loop (`hand_over`), which
   serves it and whatever follows on that connection.
-- Connections are counted per peer (app/shares.py): a peer past its share loses its own
-  oldest waiting connection, never another peer's; past the budget of file descriptors, the
-  peer holding the most loses its oldest. Never a connection younger than its elders.
+- Connections are counted per peer (app/shares.py). Past the budget of file descriptors the
+  peer holding the most loses its longest waiting connection (max-min fairness): one peer
+  cannot take another's share, and no connection goes while an elder of its peer waits.
+  Connections past the budget are refused that way, not held off in the kernel's accept
+  queue, where the probe's would wait behind them.
 - accept() failing for want of file descriptors makes room, or stops accepting for
   ACCEPT_PAUSE, counted, instead of failing again at once.
 """
@@ -47,7 +49,8 @@ ACCEPT_PAUSE = 0.25
 RESERVED_DESCRIPTORS = 64
 """File descriptors kept out of the connections' budget: the loops', the log's, the core's."""
 PEER_SHARE = 0.5
-"""The part of the connections' budget one peer may hold."""
+"""The part of the connections' budget past which a peer's dropped connections are counted
+as `peer_share` rather than `room_needed`."""
 OUT_OF_DESCRIPTORS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 
 PROBES: dict[bytes, Callable[[Snapshot, float], health.Verdict]] = {
@@ -102,7 +105,7 @@ class FrontDoor:
         soft = 1 << 20 if soft == resource.RLIM_INFINITY else soft
         self.budget = max(16, soft - RESERVED_DESCRIPTORS)
         """Connections open at once, here and in the app's loop, before room is made."""
-        self.peer_share = max(8, int(self.budget * PEER_SHARE))
+        self.peer_share = int(self.budget * PEER_SHARE)
         self._selector = selectors.DefaultSelector()
         self._waiting: dict[int, Visitor] = {}
         """Held connections by file descriptor, longest waiting first (insertion order)."""
@@ -196,20 +199,28 @@ class FrontDoor:
             visitor = Visitor(sock, peer_of(client[0] if client else None),
                               client[:2] if client else None, time.monotonic())
             self._hold(visitor)
-            held = self.shares.take(visitor.peer)
-            if held > self.peer_share:
-                self._drop(self._oldest_of(visitor.peer) or visitor, guard.PEER_SHARE)
-            elif self.shares.total > self.budget:
-                victim = self._oldest_of_largest_peer()
-                if victim is not None:
-                    self._drop(victim, guard.ROOM_NEEDED)
+            self.shares.take(visitor.peer)
+            if self.shares.total > self.budget:
+                self._make_room()
+
+    def _make_room(self) -> bool:
+        """Drop the longest waiting connection of the peer holding the most, but not its
+        newest (which may be its probe): max-min fair, a peer holding less than another never
+        loses a connection to make room. False when there is none to drop here."""
+        if not self._by_peer:
+            return False
+        peer = max(self._by_peer, key=self.shares.held_by)
+        mine = self._by_peer[peer]
+        if len(mine) < 2:
+            return False
+        reason = guard.PEER_SHARE if self.shares.held_by(peer) > self.peer_share else guard.ROOM_NEEDED
+        self._drop(next(iter(mine.values())), reason)
+        return True
 
     def _out_of_descriptors(self) -> None:
-        """Make room by dropping the longest waiting connection of the peer that holds the
-        most; with none to drop, stop accepting for ACCEPT_PAUSE rather than fail again."""
-        victim = self._oldest_of_largest_peer()
-        if victim is not None:
-            self._drop(victim, guard.ROOM_NEEDED)
+        """accept() failed for want of a file descriptor: make room; with none to make, stop
+        accepting for ACCEPT_PAUSE rather than fail again at once."""
+        if self._make_room():
             return
         self.drops.count(guard.ACCEPT_PAUSED)
         self._selector.unregister(self.listener)
@@ -242,26 +253,16 @@ class FrontDoor:
         self._close(visitor)
         self.drops.count(reason)
 
-    def _oldest_of(self, peer: str) -> Visitor | None:
-        """The peer's longest waiting connection but its newest (which may be its probe)."""
-        mine = self._by_peer.get(peer)
-        if not mine or len(mine) < 2:
-            return None
-        return next(iter(mine.values()))
-
-    def _oldest_of_largest_peer(self) -> Visitor | None:
-        if not self._by_peer:
-            return None
-        peer = max(self._by_peer, key=self.shares.held_by)
-        return self._oldest_of(peer)
-
     def _cut_off_slow_heads(self, now: float) -> None:
         """Connections whose head is not complete HEAD_TIMEOUT seconds after they came or were
         last answered; the longest waiting are first in `_waiting`."""
         too_old = now - guard.HEAD_TIMEOUT
-        for visitor in list(self._waiting.values()):
+        late = []
+        for visitor in self._waiting.values():
             if visitor.since > too_old:
                 break
+            late.append(visitor)
+        for visitor in late:
             self._drop(visitor, guard.HEAD_TOO_SLOW)
 
     # -- heads ------------------------------------------------------------------------------

@@ -4,7 +4,8 @@ in constraints.txt fails here, loudly, rather than in a probe under attack.
 app/guard.py reads h11's receive buffer before it parses (`_receive_buffer._data`) and its
 `their_state`; it sets asyncio's transport `max_size`. app/quiet_server.py starts uvicorn's
 Server with no socket and builds its protocol itself (`server_state`, `lifespan.state`,
-`http_protocol_class`, H11Protocol's `_loop`). Unit checks of the head limits ride along.
+`http_protocol_class`, H11Protocol's `_loop`). Unit checks of what the front door decides
+from a head's bytes, and of who counts as one peer, ride along.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from app import guard, quiet_server
 from app.front import probe_request
 from app.head import MAX_HEAD_BYTES, MAX_HEADERS, HeadRefused, head_end
+from app.shares import UNIX_PEER, peer_of
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -88,3 +90,12 @@ def test_heads_are_measured_as_received(received, refused):
 def test_the_front_door_answers_plain_probes_only(head, path):
     probe = probe_request(head)
     assert (probe.path if probe else None) == path
+
+
+@pytest.mark.parametrize("host, peer", [
+    ("10.0.0.7", "10.0.0.7"), ("::ffff:10.0.0.7", "10.0.0.7"), (None, UNIX_PEER), ("", UNIX_PEER),
+    ("2001:db8:1:2::5", "20010db800010002::/64"), ("2001:db8:1:2:ffff::9", "20010db800010002::/64"),
+    ("2001:db8:1:3::5", "20010db800010003::/64"), ("fe80::1%eth0", "fe80000000000000::/64"),
+])
+def test_a_peer_is_an_ipv4_address_or_an_ipv6_64(host, peer):
+    assert peer_of(host) == peer
