@@ -5,7 +5,7 @@ Issue 22: each scrape collected, encoded and gzipped on its own, in the event lo
 connections asking for gzip scrapes cost what they asked; 30,000 processes made each scrape
 and /processes a second-long /proc scan in the loop. Here clients share the work instead of
 multiplying it: however many ask, a computation starts no sooner than COST_SHARE of the CPU
-allows after the last one (10 times its CPU time), one at a time, outside the loop.
+allows after the last one (10 times its CPU time), one at a time, in a thread of its own.
 """
 
 from __future__ import annotations
@@ -17,19 +17,10 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 COST_SHARE = 0.1
 """The part of one CPU a kind of costly answer may take, however many clients ask for it."""
-
-_workers: ThreadPoolExecutor | None = None
-
-
-def worker() -> Executor:
-    """The one thread costly answers are computed in (made when first needed: HTTP side only)."""
-    global _workers
-    if _workers is None:
-        _workers = ThreadPoolExecutor(1, thread_name_prefix="pidone-costly")
-    return _workers
 
 
 class Computed(Generic[T]):
@@ -44,13 +35,23 @@ class Computed(Generic[T]):
 
 
 class Shared(Generic[T]):
-    """`compute()` results shared between concurrent askers. Used from one event loop."""
+    """`compute()` results shared between concurrent askers, computed in a thread of their own
+    (one per kind: a scrape's collection never waits behind a /proc scan for /processes).
+    Used from one event loop."""
 
-    def __init__(self, compute: Callable[[], T]) -> None:
+    def __init__(self, compute: Callable[[], T], name: str) -> None:
         self._compute = compute
+        self._name = name
+        self._worker: Executor | None = None
         self._latest: Computed[T] | None = None
         self._running: asyncio.Future[None] | None = None
         self._next_start = 0.0
+
+    async def run(self, work: Callable[..., R], *args: object) -> R:
+        """`work(*args)` in this kind's thread (what follows from a result: its encodings)."""
+        if self._worker is None:
+            self._worker = ThreadPoolExecutor(1, thread_name_prefix=f"pidone-{self._name}")
+        return await asyncio.get_running_loop().run_in_executor(self._worker, work, *args)
 
     async def get(self, max_age: float = 0.0) -> T:
         """A result begun at most `max_age` seconds before this call (0: after it), waiting
@@ -74,7 +75,7 @@ class Shared(Generic[T]):
             wait = self._next_start - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
-            computed = await asyncio.get_running_loop().run_in_executor(worker(), self._timed)
+            computed = await self.run(self._timed)
             self._latest = computed
             self._next_start = computed.started + computed.cost / COST_SHARE
         finally:

@@ -37,7 +37,7 @@ from email.utils import formatdate
 from app import guard, health, reports
 from app.excerpt import excerpt
 from app.head import AMBIGUOUS_LENGTH, HeadRefused, head_end
-from app.log import log
+from app.log import ERROR, log
 from app.shares import ConnectionShares, peer_of
 from app.state import Snapshot
 
@@ -146,8 +146,8 @@ class FrontDoor:
             try:
                 self._turn()
             except Exception as failure:  # a bug here must not end the probes' thread
-                log.error("HTTP front door: %s: %s (pidone's bug); serving on",
-                          type(failure).__name__, excerpt(str(failure), 200))
+                log.about_client(ERROR, "HTTP front door: %s: %s (pidone's bug); serving on",
+                                 type(failure).__name__, excerpt(str(failure), 200))
                 time.sleep(0.1)
         for visitor in list(self._waiting.values()):
             self._close(visitor)
@@ -334,8 +334,8 @@ class FrontDoor:
         except Exception as failure:
             document = {"error": f"internal error: {type(failure).__name__}"}
             status = 500
-            log.error("%s %s failed: %s: %s", probe.method, probe.path, type(failure).__name__,
-                      excerpt(str(failure), 200))
+            log.about_client(ERROR, "%s %s failed: %s: %s", probe.method, probe.path,
+                             type(failure).__name__, excerpt(str(failure), 200))
         body = json.dumps(document, ensure_ascii=False, allow_nan=False, indent=None,
                           separators=(",", ":")).encode()
         if self.access_log:

@@ -81,11 +81,13 @@ class CoreCollector(Collector):
         yield HistogramMetricFamily("pidone_signal_forward_seconds",
                                     "From pidone learning of a signal to its delivery",
                                     buckets=buckets, sum_value=latency.sum_seconds)
-        processes = GaugeMetricFamily("pidone_processes", "Processes pidone can see, by state",
-                                      labels=["state"])
-        for state, count in self._census.state_counts(snap.is_pid1).items():
-            processes.add_metric([state], count)
-        yield processes
+        counts = self._census.state_counts(snap.is_pid1)
+        if counts is not None:  # None until a first scan of /proc has ended
+            processes = GaugeMetricFamily("pidone_processes", "Processes pidone can see, by state",
+                                          labels=["state"])
+            for state, count in counts.items():
+                processes.add_metric([state], count)
+            yield processes
         pids = cgroup.read_pids_usage()
         if pids is not None:
             yield GaugeMetricFamily("pidone_pids_current", "Tasks in the cgroup's pids controller",
@@ -138,7 +140,7 @@ def build_registry(snapshot: Callable[[], Snapshot], drops: Drops | None = None)
 
 class Scrape:
     """Every metric collected once, and the bodies encoded from it as scrapes ask, each
-    variant (format, gzip) made once. Encoded in app/costly.py's worker thread only."""
+    variant (format, gzip) made once. Encoded in its app/costly.py thread only."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.metrics = list(registry.collect())

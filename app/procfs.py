@@ -103,12 +103,13 @@ class Census:
     """Process counts by state, from a /proc scan at most every `max_age` seconds, and no more
     often than COST_RATIO times what the last scan cost: the scan takes a file per process.
 
-    Only the first scan keeps its caller waiting; later ones run in a thread of their own while
-    callers get the last counts. 30,000 processes and a scrape a second once made each scrape a
-    second-long scan in the event loop (issue 22).
+    Scans run in a thread of their own while callers get the last counts: 30,000 processes and
+    a scrape a second once made each scrape a second-long scan in the event loop (issue 22).
+    The first caller waits for the first scan FIRST_WAIT seconds at most.
     """
 
     COST_RATIO = 10.0
+    FIRST_WAIT = 0.5
 
     def __init__(self, max_age: float = 1.0) -> None:
         self.max_age = max_age
@@ -116,25 +117,24 @@ class Census:
         self._counts: dict[str, int] | None = None
         self._taken_at = -math.inf
         self._cost = 0.0
-        self._scanning = False
+        self._scanning: threading.Thread | None = None
 
-    def state_counts(self, is_pid1: bool) -> dict[str, int]:
+    def state_counts(self, is_pid1: bool) -> dict[str, int] | None:
+        """The latest counts; None while no scan has ended yet."""
         with self._lock:
             due = time.monotonic() - self._taken_at >= max(self.max_age, self._cost * self.COST_RATIO)
-            first = self._counts is None
-            scan = due and not self._scanning
-            self._scanning = self._scanning or scan
-        if scan:
-            if first:
-                self._scan(is_pid1)
-            else:
+            if due and self._scanning is None:
+                self._scanning = threading.Thread(target=self._scan, args=(is_pid1,),
+                                                  name="pidone-census", daemon=True)
                 try:
-                    threading.Thread(target=self._scan, args=(is_pid1,), name="pidone-census",
-                                     daemon=True).start()
-                except RuntimeError:  # no task left to make (pids.max): scan here
-                    self._scan(is_pid1)
+                    self._scanning.start()
+                except RuntimeError:  # no task left to make (pids.max): no fresh counts
+                    self._scanning = None
+            first = self._scanning if self._counts is None else None
+        if first is not None:
+            first.join(self.FIRST_WAIT)
         with self._lock:
-            return dict(self._counts or dict.fromkeys(STATES, 0))
+            return None if self._counts is None else dict(self._counts)
 
     def _scan(self, is_pid1: bool) -> None:
         started, cpu = time.monotonic(), time.thread_time()
@@ -146,4 +146,4 @@ class Census:
             with self._lock:
                 self._counts, self._taken_at = counts, started
                 self._cost = time.thread_time() - cpu
-                self._scanning = False
+                self._scanning = None

@@ -66,8 +66,9 @@ def build_app(core: Core, *, unix_socket: bool = False, drops: metrics.Drops | N
     app.state.core = core
     app.state.unix_socket = unix_socket
     registry = metrics.build_registry(core.snapshot, drops)
-    app.state.scrapes = costly.Shared(lambda: metrics.Scrape(registry))
-    app.state.processes = costly.Shared(lambda: render_json(reports.processes_document(core.snapshot())))
+    app.state.scrapes = costly.Shared(lambda: metrics.Scrape(registry), "scrapes")
+    app.state.processes = costly.Shared(
+        lambda: render_json(reports.processes_document(core.snapshot())), "processes")
     return app
 
 
@@ -120,11 +121,11 @@ async def serve_metrics(request: Request) -> Response:
     waiting meanwhile), encoded as asked, outside the event loop."""
     content_type, gzipped = metrics.variant(request.headers.get("accept", ""),
                                             request.headers.get("accept-encoding", ""))
-    scrape: metrics.Scrape = await request.app.state.scrapes.get()
+    scrapes: costly.Shared[metrics.Scrape] = request.app.state.scrapes
+    scrape = await scrapes.get()
     body = scrape.bodies.get((content_type, gzipped))
     if body is None:
-        body = await asyncio.get_running_loop().run_in_executor(
-            costly.worker(), scrape.body, content_type, gzipped)
+        body = await scrapes.run(scrape.body, content_type, gzipped)
     return Response(body, headers=metrics.headers(content_type, gzipped))
 
 
