@@ -10,8 +10,8 @@ import time
 import pytest
 
 from app.signals import FORWARDED, TERMINATING, signal_name
-from conftest import init_command, workload
-from observe import children_of
+from conftest import init_command, shell_over_blocker, workload
+from observe import grandchild_of, pending_in
 
 # SIGTSTP/TTIN/TTOU are trapped by the workload, so they do not stop it; covered here too.
 ALL_FORWARDED = sorted(FORWARDED)
@@ -65,30 +65,6 @@ def test_realtime_signals_arrive_each_and_in_order(start_init, peer):
         assert running.read_report() == reported_name(signo)
 
 
-def shell_over_blocker(signo: int) -> list[str]:
-    """A shell child that reports `signo` itself over a grandchild blocking it: whether the
-    signal went to the group shows, once the shell has it, as pending in the grandchild.
-
-    dash cannot redirect to descriptors above 9, hence /dev/fd."""
-    name = signal_name(signo).removeprefix("SIG")
-    return ["sh", "-c", f"trap 'echo shell-got-{name} > /dev/fd/{{ack}}' {name}; "
-            + " ".join(workload(f"block={name}")) + " & wait; wait; wait"]
-
-
-def pending_in(pid: int) -> set[int]:
-    """The signals pending for the whole process `pid` (sent with kill or killpg)."""
-    with open(f"/proc/{pid}/status") as status:
-        mask = next(int(line.split()[1], 16) for line in status if line.startswith("ShdPnd:"))
-    return {bit + 1 for bit in range(64) if mask >> bit & 1}
-
-
-def grandchild_of(running) -> int:
-    """The host PID of the one child of pidone's child."""
-    (child,) = children_of(running.init_pid)
-    (grandchild,) = children_of(child.pid)
-    return grandchild.pid
-
-
 TERM, INT, QUIT, HUP, USR1 = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP,
                               signal.SIGUSR1)
 TARGETS = [
@@ -127,7 +103,7 @@ def test_stops_reach_the_group_and_the_rest_the_child_alone(start_init, flags, e
                          env=env)
     running.expect_report("blocked")
     running.expect_report("ready")
-    grandchild = grandchild_of(running)
+    grandchild = grandchild_of(running.init_pid)
     running.send(sent)
     assert running.read_report() == f"shell-got-{signal_name(delivered).removeprefix('SIG')}"
     # killpg queues the signal to every member before it returns: it is pending by now or never.
