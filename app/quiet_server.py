@@ -89,6 +89,17 @@ class QuietServer(uvicorn.Server):
         if not await self.on_tick(0):
             await self._wake.wait()
 
+    def busy(self) -> bool:
+        """From any thread: a request is being served or an answer is still being sent. (Each
+        set is copied whole while this thread holds the GIL.) When unsure, busy."""
+        try:
+            if self.server_state.tasks:
+                return True
+            return any(connection.transport.get_write_buffer_size()
+                       for connection in tuple(self.server_state.connections))
+        except Exception:
+            return True
+
     def stop(self) -> None:
         """From any thread: finish in-flight requests and close, starting now."""
         self.should_exit = True
