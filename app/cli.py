@@ -11,7 +11,7 @@ import stat
 import sys
 
 from app import __version__
-from app.config import DEFAULT_GRACE, DEFAULT_HTTP, DEFAULT_HTTP_MODE, Config
+from app.config import CHILD, DEFAULT_GRACE, DEFAULT_HTTP, DEFAULT_HTTP_MODE, GROUP, Config
 from app.excerpt import excerpt
 from app.numbers import is_whole_number, parse_seconds
 from app.signals import parse_rewrite, parse_signal
@@ -38,22 +38,26 @@ Run COMMAND as the one child: reap every zombie, forward every signal,
 exit with the child's status. Serves /health, /metrics and POST /signal.
 
 options:
-  -c, --single-child        signals go to the child alone, not its process group
-  -g                        signals go to the child's process group (the default)
+  -c, --single-child        every signal to the child alone (default: TERM, INT,
+                            QUIT to its process group, the others to the child)
+  -g                        every signal to the child's process group (the last
+                            of -g and -c decides)
   -s, --subreaper           register as child subreaper (when not PID 1)
   -p, --pdeathsig SIG       signal pidone gets when its parent dies
-  -r, --rewrite FROM:TO     rewrite signal FROM into TO before forwarding; TO 0 drops it
+  -r, --rewrite FROM:TO     rewrite signal FROM into TO before forwarding;
+                            TO 0 drops it
   -e, --remap-exit CODE     exit 0 when the child exits with CODE (repeatable)
   -v, --verbose             more log output (repeatable)
   -w, --warn-on-reap        log a warning for each orphan zombie reaped
       --http ADDR           HOST:PORT, [V6]:PORT, :PORT, unix:/path or off
                             (default {DEFAULT_HTTP})
-      --http-mode MODE      permissions of a unix: socket, in octal (default {DEFAULT_HTTP_MODE:o})
-      --token-file PATH     bearer token required by /signal, /status, /processes
-      --grace SECONDS       after the child exits: SIGTERM the rest, wait, SIGKILL
-                            (default {DEFAULT_GRACE:g})
+      --http-mode MODE      permissions of a unix: socket, octal (default {DEFAULT_HTTP_MODE:o})
+      --token-file PATH     bearer token for /signal, /status, /processes
+      --grace SECONDS       after the child exits: SIGTERM the rest, wait,
+                            SIGKILL (default {DEFAULT_GRACE:g})
       --term-delay SECONDS  on SIGTERM, turn /readyz to 503 and forward it later
-      --stop-timeout SECONDS  SIGKILL the child this long after a forwarded TERM/INT/QUIT
+      --stop-timeout SECONDS  SIGKILL the child SECONDS after a forwarded
+                            TERM/INT/QUIT
       --log-format FORMAT   text or json
   -V, --version             print the version and exit
   -h, --help                print this help and exit
@@ -111,9 +115,9 @@ def parse_config(args: Sequence[str], env: Mapping[str, str]) -> Config:
         if flag in ("-V", "--version"):
             raise EarlyExit(f"pidone {__version__}\n")
         if flag in ("-c", "--single-child"):
-            given["single_child"] = True
+            given["signal_target"] = CHILD
         elif flag == "-g":
-            given["single_child"] = False
+            given["signal_target"] = GROUP
         elif flag in ("-s", "--subreaper"):
             given["subreaper"] = True
         elif flag in ("-p", "--pdeathsig"):
@@ -213,7 +217,9 @@ def _from_environment(env: Mapping[str, str], given: Mapping[str, object]) -> di
     """Settings from PIDONE_* and the peers' variables, read only where no flag decided."""
     found: dict[str, object] = {}
     if env.get("PIDONE_SINGLE_CHILD") == "1" or env.get("DUMB_INIT_SETSID") == "0":
-        found["single_child"] = True
+        found["signal_target"] = CHILD  # the narrower target wins when both are set
+    elif env.get("TINI_KILL_PROCESS_GROUP") == "1":
+        found["signal_target"] = GROUP
     if env.get("PIDONE_SUBREAPER") == "1" or "TINI_SUBREAPER" in env:
         found["subreaper"] = True
     if "PIDONE_LOG_LEVEL" in env and "verbosity" not in given:

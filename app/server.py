@@ -26,7 +26,7 @@ a busy node does not explain it."""
 STOP_TIMEOUT = 1.0
 """Seconds pidone waits for in-flight requests when it leaves; it exits with os._exit anyway."""
 
-# uvicorn's knobs, set on purpose rather than inherited (see README "HTTP API"). Connections
+# uvicorn's knobs, set on purpose rather than inherited (see docs/http.md). Connections
 # are accepted, counted per peer and held until their first head by app/front.py, which
 # answers the probes itself; request heads and unsent answers in uvicorn's loop are bounded by
 # app/guard.py, not by uvicorn's limit_concurrency, which answers 503 to every request,
@@ -100,16 +100,16 @@ class HttpServer:
                 f"{silent - self._excused:.0f}s of them while the core's did")
 
     def stop(self) -> None:
-        """Ask uvicorn to finish in-flight requests and close, waiting a bounded time; remove
-        the unix socket file."""
+        """Let the requests in flight finish, waiting a bounded time; remove the unix socket
+        file. With none in flight there is nothing to wait for: pidone's exit closes the idle
+        connections, and the core leaves without handing the GIL to this thread and back
+        (each handover a wait for a CPU on a busy node)."""
         self._stopping = True
-        server, front = self._server, self._front
-        if front is not None:
-            front.stop()
-        if server is not None and server.started:
+        server = self._server  # the front door ends with uvicorn's loop, or with pidone
+        if server is not None and server.started and server.busy():
             server.stop()
             self._thread.join(STOP_TIMEOUT + 0.5)
-        # Still importing or failed: nothing to close, os._exit ends the thread.
+        # Still importing, failed or idle: nothing to finish, os._exit ends the thread.
         self._remove_unix_socket()
 
     def _remove_unix_socket(self) -> None:
