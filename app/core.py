@@ -8,9 +8,10 @@ import time
 from _thread import get_ident
 from collections import deque, namedtuple
 
+from app.alarm import Alarm
 from app.config import Config
 from app.log import DEBUG, log
-from app.policy import SignalPolicy
+from app.policy import HOLD, STOP_TIMEOUT, Decision, SignalPolicy
 from app.signals import JOB_CONTROL, SignalTaker, signal_name
 from app.state import ChildStatus, CoreState, Phase, Snapshot
 
@@ -85,7 +86,7 @@ class Core:
         self._requests: deque[tuple[int, Future[Delivery]]] = deque()
         self._watches: list[Watch] = []
         self._next_watch = 0.0
-        self._signals = SignalTaker()
+        self._signals = SignalTaker(Alarm(self._wake))
         self._bugs_seen: set[tuple[str, str, int]] = set()
 
     # -- the narrow interface for the HTTP side -------------------------------------------
@@ -113,9 +114,9 @@ class Core:
         self._watches.append(Watch(name, trouble))
 
     def _wake(self) -> None:
-        """The named wake-up: a SIGCHLD aimed at the core thread ends its sigtimedwait at once
+        """The named wake-up: a SIGCHLD aimed at the core thread ends its sigwaitinfo at once
         (costing one empty waitpid); if the thread is busy, the signal waits for its next turn,
-        so a request is never left unseen."""
+        so a request is never left unseen. The alarm rings it at the core's deadlines."""
         signal.pthread_kill(self._core_thread, signal.SIGCHLD)
 
     # -- the loop -------------------------------------------------------------------------
@@ -139,13 +140,12 @@ class Core:
 
     def _turn(self) -> None:
         state = self.state
-        info = self._signals.take(self._sleep_seconds())
+        info = self._signals.take(self._wake_at())
         state.heartbeat = time.time()
-        if info is not None:
-            if info.si_signo == signal.SIGCHLD:
-                self.reap()
-            else:
-                self.on_signal(info.si_signo, time.perf_counter())
+        if info.si_signo == signal.SIGCHLD:
+            self.reap()
+        else:
+            self.on_signal(info.si_signo, time.perf_counter())
         if self._requests:
             self._answer_requests()
         if self._policy.next_deadline() is not None:
@@ -187,23 +187,24 @@ class Core:
         state = self.state
         with state.lock:
             state.count_received(signo)
-            target = self._policy.received(signo, time.monotonic())
+            decision = self._policy.received(signo, time.monotonic())
             self._note_stop_asked()
-        if target is not None:
-            self._forward(target, learned_at)
-        elif self.config.rewrites.get(signo) == 0:
-            log.debug("dropped %s (rewrite to 0)", signal_name(signo))
-        else:
+        if decision.signo:
+            self._forward(decision, learned_at)
+        elif decision.why == HOLD:
             log.info("%s received: not ready now, forwarding in %.3gs", signal_name(signo),
                      self.config.term_delay)
+        else:
+            log.debug("dropped %s (%s)", signal_name(signo), decision.why)
         if signo in JOB_CONTROL and os.getpid() != 1:
             # As dumb-init: stop ourselves too, so the shell that started us sees the job stop.
             os.kill(os.getpid(), signal.SIGSTOP)
 
-    def _forward(self, signo: int, learned_at: float) -> None:
-        """Deliver a signal that came from the OS (or its rewrite, or a delayed SIGTERM)."""
+    def _forward(self, decision: Decision, learned_at: float) -> None:
+        """Deliver what the policy decided on its own: a signal from the OS (or its rewrite),
+        the held-back SIGTERM, --stop-timeout's SIGKILL."""
         try:
-            self._deliver(signo, "os", learned_at)
+            self._deliver(decision, "os", learned_at)
         except ChildNotRunning:
             pass  # it exited meanwhile: the next reap tells
         except SignalRefused as refusal:
@@ -218,18 +219,20 @@ class Core:
             try:
                 if not self.state.child.running:
                     raise self._not_running()
-                delivered = self._policy.requested(signo, time.monotonic())
-                target = self._deliver(delivered, "http", time.perf_counter())
-                answer.set_result(Delivery(delivered, self.state.child.pid, target))
+                decision = self._policy.requested(signo, time.monotonic())
+                target = self._deliver(decision, "http", time.perf_counter())
+                answer.set_result(Delivery(decision.signo, self.state.child.pid, target))
             except (ChildNotRunning, SignalRefused) as refusal:
                 answer.set_exception(refusal)
             except Exception as bug:
                 self.report_bug("a signal asked for over HTTP", bug)
                 answer.set_exception(bug)
 
-    def _deliver(self, signo: int, source: str, learned_at: float) -> str:
-        """Signal the child or its group; return which ("group" or "child")."""
+    def _deliver(self, decision: Decision, source: str, learned_at: float) -> str:
+        """The one way a signal reaches the child: signal it or its group as the policy
+        decided; return which ("group" or "child"). A forward is counted under `source`."""
         state = self.state
+        signo = decision.signo
         with state.lock:
             child = state.child
             if not child.running:
@@ -240,9 +243,14 @@ class Core:
             except PermissionError:
                 raise SignalRefused(f"the kernel refused {signal_name(signo)} to the child "
                                     f"(pid {child.pid}): permission denied") from None
-            state.record_forward(signo, source, time.perf_counter() - learned_at)
-        if log.enabled(DEBUG):
-            log.debug("forwarded %s to %s %d (%s)", signal_name(signo), target, child.pid, source)
+            if decision.why != STOP_TIMEOUT:  # pidone's own SIGKILL forwards nothing
+                state.record_forward(signo, source, time.perf_counter() - learned_at)
+        if decision.why == STOP_TIMEOUT:
+            log.warning("child still running %.3gs after a stop signal: sending SIGKILL",
+                        self.config.stop_timeout)
+        elif log.enabled(DEBUG):
+            log.debug("forwarded %s to %s %d (%s, %s)", signal_name(signo), target, child.pid,
+                      source, decision.why)
         return target
 
     def _note_stop_asked(self) -> None:
@@ -270,25 +278,17 @@ class Core:
             else:
                 log.error("%s does not answer: %s; the child runs on", watch.name, trouble)
 
-    def _sleep_seconds(self) -> float | None:
-        """How long the next wait may last; None: until a signal comes."""
+    def _wake_at(self) -> float | None:
+        """When the next wait ends at the latest (time.monotonic); None: when a signal comes."""
         deadline = self._policy.next_deadline()
-        beat = HEARTBEAT_INTERVAL if self._watches else None
-        if deadline is None:
-            return beat  # the usual case
-        return max(0.0, min(beat or HEARTBEAT_INTERVAL, deadline - time.monotonic()))
+        if not self._watches:
+            return deadline  # the usual case without HTTP: None
+        beat = time.monotonic() + HEARTBEAT_INTERVAL
+        return beat if deadline is None else min(beat, deadline)
 
     def _on_deadlines(self) -> None:
-        now = time.monotonic()
-        delayed = self._policy.delayed_due(now)
-        if delayed is not None:
-            self._forward(delayed, time.perf_counter())
-        if self._policy.kill_due(now):
-            with self.state.lock:
-                if self.state.child.running:
-                    log.warning("child still running %.3gs after a stop signal: sending SIGKILL",
-                                self.config.stop_timeout)
-                    self._signal_child(signal.SIGKILL)
+        for decision in self._policy.due(time.monotonic()):
+            self._forward(decision, time.perf_counter())
 
     def _signal_child(self, signo: int) -> str:
         """Caller holds the lock and knows the child is unreaped (its PID cannot be recycled):
@@ -420,12 +420,12 @@ class Core:
             self.reap()
             if not self._has_children and not self._descendants():
                 return True
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            now = time.monotonic()
+            if now >= deadline:
                 return False
-            info = self._signals.take(min(remaining, HEARTBEAT_INTERVAL))
+            info = self._signals.take(min(deadline, now + HEARTBEAT_INTERVAL))
             self.state.heartbeat = time.time()
             self._answer_requests()
-            if info is not None and info.si_signo != signal.SIGCHLD:
+            if info.si_signo != signal.SIGCHLD:
                 with self.state.lock:
                     self.state.count_received(info.si_signo)

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cgroups import make_pids_cgroup, remove_cgroup
+from cgroups import Freezer, make_freezer_cgroup, make_pids_cgroup, remove_cgroup
 
 def _start_from_default_signal_state() -> None:
     """Every init under test starts as a container runtime starts it: no signal ignored or
@@ -233,6 +233,24 @@ def pids_cgroup() -> Iterator[Callable[[int], Path | None]]:
     yield make
     for path in made:
         remove_cgroup(path)
+
+
+@pytest.fixture
+def freezer_cgroup() -> Iterator[Callable[[int], Freezer | None]]:
+    """freezer_cgroup(version) -> a fresh cgroup with the v1 or v2 freezer, None where this
+    machine has none; thawed and removed at the end."""
+    made: list[Freezer] = []
+
+    def make(version: int) -> Freezer | None:
+        freezer = make_freezer_cgroup(f"pidone-test-{os.getpid()}-{len(made)}", version)
+        if freezer is not None:
+            made.append(freezer)
+        return freezer
+
+    yield make
+    for freezer in made:
+        freezer.thaw()
+        remove_cgroup(freezer.path)
 
 
 def round_trip_then_exit(running: RunningInit) -> None:
