@@ -9,6 +9,7 @@ from _thread import get_ident
 from collections import deque, namedtuple
 
 from app.alarm import Alarm
+from app.child import give_back_the_terminal
 from app.config import Config
 from app.log import DEBUG, log
 from app.policy import HOLD, STOP_TIMEOUT, Decision, SignalPolicy
@@ -82,6 +83,9 @@ class Core:
         self._policy = SignalPolicy(config.rewrites, config.term_delay, config.stop_timeout)
         self._target_group = not config.single_child
         self._has_children = True
+        self._job_control = os.getpid() != 1
+        """Not PID 1: a shell may have started us as a job, and sees it stop only if we do."""
+        self._wait_options = os.WNOHANG | (os.WUNTRACED if self._job_control else 0)
         self._core_thread = get_ident()
         self._requests: deque[tuple[int, Future[Delivery]]] = deque()
         self._watches: list[Watch] = []
@@ -155,22 +159,27 @@ class Core:
 
     def reap(self) -> None:
         """Drain waitpid(-1, WNOHANG). Only this thread reaps and signals, so the child's PID
-        cannot be recycled between "still running?" and the kill of a forward."""
+        cannot be recycled between "still running?" and the kill of a forward. Not PID 1, it
+        also hears of the child stopping (WUNTRACED), to stop with it."""
         state = self.state
         child_pid = state.child.pid
         reaped_orphans: list[int] = []
         child_exited = False
+        child_stopped_by = 0
         with state.lock:
             while True:
                 try:
-                    pid, wait_status = os.waitpid(-1, os.WNOHANG)
+                    pid, wait_status = os.waitpid(-1, self._wait_options)
                 except ChildProcessError:
                     self._has_children = False
                     break
                 if pid == 0:
                     self._has_children = True
                     break
-                if pid == child_pid and state.child.running:
+                if os.WIFSTOPPED(wait_status):
+                    if pid == child_pid:
+                        child_stopped_by = os.WSTOPSIG(wait_status)
+                elif pid == child_pid and state.child.running:
                     self._record_child_exit(wait_status)
                     child_exited = True
                 else:
@@ -178,6 +187,8 @@ class Core:
             state.zombies_reaped += len(reaped_orphans)
         if child_exited:
             self._log_child_exit()
+        if child_stopped_by in JOB_CONTROL:
+            self._stop_with_the_child(child_stopped_by)
         if self.config.warn_on_reap:
             for pid in reaped_orphans:
                 log.warning("reaped zombie process %d", pid)
@@ -189,6 +200,8 @@ class Core:
             state.count_received(signo)
             decision = self._policy.received(signo, time.monotonic())
             self._note_stop_asked()
+        if signo == signal.SIGCONT and self._job_control:
+            give_back_the_terminal(self.state.child.pid)
         if decision.signo:
             self._forward(decision, learned_at)
         elif decision.why == HOLD:
@@ -196,9 +209,16 @@ class Core:
                      self.config.term_delay)
         else:
             log.debug("dropped %s (%s)", signal_name(signo), decision.why)
-        if signo in JOB_CONTROL and os.getpid() != 1:
-            # As dumb-init: stop ourselves too, so the shell that started us sees the job stop.
-            os.kill(os.getpid(), signal.SIGSTOP)
+
+    def _stop_with_the_child(self, stop_signal: int) -> None:
+        """The child stopped for job control (Ctrl-Z, or a SIGTSTP/TTIN/TTOU forwarded): stop
+        too, so that the shell that started us as a job sees it stop and gets its terminal
+        back (dumb-init stops itself when it gets these; here the child's group owns the
+        terminal and gets them, not us). The shell's SIGCONT (fg, bg) resumes us, and we
+        forward it. A plain SIGSTOP of the child leaves us running: nothing would resume us."""
+        log.info("child %d stopped by %s: stopping too", self.state.child.pid,
+                 signal_name(stop_signal))
+        os.kill(os.getpid(), signal.SIGSTOP)
 
     def _forward(self, decision: Decision, learned_at: float) -> None:
         """Deliver what the policy decided on its own: a signal from the OS (or its rewrite),
