@@ -86,6 +86,9 @@ class Core:
         self._job_control = os.getpid() != 1
         """Not PID 1: a shell may have started us as a job, and sees it stop only if we do."""
         self._wait_options = os.WNOHANG | (os.WUNTRACED if self._job_control else 0)
+        self._stopped = False
+        """We stopped ourselves and have not forwarded a SIGCONT since: a stop of the child
+        reported now is the one we stopped for, or one from before it."""
         self._core_thread = get_ident()
         self._requests: deque[tuple[int, Future[Delivery]]] = deque()
         self._watches: list[Watch] = []
@@ -187,8 +190,8 @@ class Core:
             state.zombies_reaped += len(reaped_orphans)
         if child_exited:
             self._log_child_exit()
-        if child_stopped_by in JOB_CONTROL:
-            self._stop_with_the_child(child_stopped_by)
+        if child_stopped_by in JOB_CONTROL and not self._stopped:
+            self._stop_as_a_job(f"child {child_pid} stopped by {signal_name(child_stopped_by)}")
         if self.config.warn_on_reap:
             for pid in reaped_orphans:
                 log.warning("reaped zombie process %d", pid)
@@ -201,6 +204,7 @@ class Core:
             decision = self._policy.received(signo, time.monotonic())
             self._note_stop_asked()
         if signo == signal.SIGCONT and self._job_control:
+            self._stopped = False
             give_back_the_terminal(self.state.child.pid)
         if decision.signo:
             self._forward(decision, learned_at)
@@ -209,15 +213,17 @@ class Core:
                      self.config.term_delay)
         else:
             log.debug("dropped %s (%s)", signal_name(signo), decision.why)
+        if signo in JOB_CONTROL and self._job_control:
+            self._stop_as_a_job(f"{signal_name(signo)} received")  # as dumb-init
 
-    def _stop_with_the_child(self, stop_signal: int) -> None:
-        """The child stopped for job control (Ctrl-Z, or a SIGTSTP/TTIN/TTOU forwarded): stop
-        too, so that the shell that started us as a job sees it stop and gets its terminal
-        back (dumb-init stops itself when it gets these; here the child's group owns the
-        terminal and gets them, not us). The shell's SIGCONT (fg, bg) resumes us, and we
-        forward it. A plain SIGSTOP of the child leaves us running: nothing would resume us."""
-        log.info("child %d stopped by %s: stopping too", self.state.child.pid,
-                 signal_name(stop_signal))
+    def _stop_as_a_job(self, why: str) -> None:
+        """Stop, so that the shell that started us as a job sees it stop and takes its terminal
+        back: when we get SIGTSTP/TTIN/TTOU (as dumb-init), and when the child stops for them,
+        as it does on Ctrl-Z (its group owns the terminal and gets the SIGTSTP, not us). The
+        shell's SIGCONT (fg, bg) resumes us, and we forward it. A plain SIGSTOP of the child
+        leaves us running: nothing would resume us."""
+        log.info("%s: stopping as a job", why)
+        self._stopped = True
         os.kill(os.getpid(), signal.SIGSTOP)
 
     def _forward(self, decision: Decision, learned_at: float) -> None:
