@@ -6,6 +6,8 @@ from __future__ import annotations
 import _thread
 import time
 
+from app.log import log
+
 TYPE_CHECKING = False  # typing itself is not imported: it costs the start-up path (app.config)
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -25,7 +27,7 @@ class Alarm:
     The lock's timeout counts on CLOCK_MONOTONIC from an absolute end (sem_clockwait), so a
     freeze or SIGSTOP neither shortens nor stretches it."""
 
-    __slots__ = ("_ring", "_moment", "_aiming_at", "_nudge", "_started")
+    __slots__ = ("_ring", "_moment", "_aiming_at", "_nudge", "_started", "_told")
 
     def __init__(self, ring: Callable[[], None]) -> None:
         self._ring = ring
@@ -35,17 +37,28 @@ class Alarm:
         self._nudge = _thread.allocate_lock()
         self._nudge.acquire()
         self._started = False
+        self._told = False
 
-    def ring_at(self, moment: float | None) -> None:
-        """Ring once time.monotonic() has reached `moment`; None: never."""
+    def ring_at(self, moment: float | None) -> bool:
+        """Ring once time.monotonic() has reached `moment`; None: never. False when the
+        thread cannot start (the cgroup's pids.max reached): no ring will come; asked again,
+        it tries again."""
         self._moment = moment
         if moment is None or moment >= self._aiming_at:
-            return
+            return True
         if not self._started:
+            try:
+                _thread.start_new_thread(self._run, ())
+            except RuntimeError as error:
+                if not self._told:
+                    self._told = True
+                    log.warning("cannot start the alarm's thread (%s): the core waits with "
+                                "sigtimedwait until it can", error)
+                return False
             self._started = True
-            _thread.start_new_thread(self._run, ())
         elif self._nudge.locked():
             self._nudge.release()
+        return True
 
     def _run(self) -> None:
         _name_this_thread()

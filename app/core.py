@@ -149,10 +149,11 @@ class Core:
         state = self.state
         info = self._signals.take(self._wake_at())
         state.heartbeat = time.time()
-        if info.si_signo == signal.SIGCHLD:
-            self.reap()
-        else:
-            self.on_signal(info.si_signo, time.perf_counter())
+        if info is not None:  # None: a deadline came, without the alarm's thread
+            if info.si_signo == signal.SIGCHLD:
+                self.reap()
+            else:
+                self.on_signal(info.si_signo, time.perf_counter())
         if self._requests:
             self._answer_requests()
         if self._policy.next_deadline() is not None:
@@ -452,6 +453,6 @@ class Core:
             info = self._signals.take(min(deadline, now + HEARTBEAT_INTERVAL))
             self.state.heartbeat = time.time()
             self._answer_requests()
-            if info.si_signo != signal.SIGCHLD:
+            if info is not None and info.si_signo != signal.SIGCHLD:
                 with self.state.lock:
                     self.state.count_received(info.si_signo)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import time
 
 from app.excerpt import excerpt
 from app.numbers import is_whole_number
@@ -45,7 +46,9 @@ class SignalTaker:
     is no signal, or the previous answer again. No check can tell that from a real signal: the
     v1 freezer ends the same wait late with a real one, the same sender's again (Ctrl-C twice,
     SIGWINCH), already taken from the kernel. sigwaitinfo has no timeout, and CPython retries
-    it on EINTR: every answer it gives is one the kernel wrote."""
+    it on EINTR: every answer it gives is one the kernel wrote. Only when the alarm's thread
+    cannot start (the cgroup's pids.max reached) does a wait with a deadline fall back to
+    sigtimedwait, until the thread can start: deadlines then still come, on that one flaw."""
 
     __slots__ = ("_alarm", "_waiting_interval")
 
@@ -53,13 +56,17 @@ class SignalTaker:
         self._alarm = alarm
         self._waiting_interval = waiting_switch_interval()
 
-    def take(self, until: float | None) -> signal.struct_siginfo:
-        """The next signal of WAITED; a SIGCHLD, at the latest, once time.monotonic() has
-        reached `until` (None: only a signal ends the wait)."""
-        self._alarm.ring_at(until)
+    def take(self, until: float | None) -> signal.struct_siginfo | None:
+        """The next signal of WAITED; a SIGCHLD (or None), at the latest, once time.monotonic()
+        has reached `until` (None: only a signal ends the wait)."""
+        rings = self._alarm.ring_at(until)
         sys.setswitchinterval(self._waiting_interval)
         try:
-            return signal.sigwaitinfo(WAITED)
+            if rings:
+                return signal.sigwaitinfo(WAITED)
+            # No thread for the alarm: the flawed wait, its answer at least a signal we wait for.
+            info = signal.sigtimedwait(WAITED, max(0.0, until - time.monotonic()))
+            return info if info is not None and info.si_signo in WAITED else None
         finally:
             sys.setswitchinterval(TURN_SWITCH_SECONDS)
 
