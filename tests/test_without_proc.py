@@ -1,0 +1,45 @@
+"""pidone without a /proc of its PID namespace, as a hardened runtime or a hand-made namespace
+can leave it: none at all (an empty file system over /proc), or the host's (a PID namespace
+made without --mount-proc, whose PIDs are not pidone's). The child runs and its status comes
+back, as with tini; what needs /proc says it cannot, never a wrong zero."""
+
+from __future__ import annotations
+
+import signal
+
+import pytest
+
+from conftest import PIDONE, scrape
+
+WITHOUT_PROC = {
+    "empty": ["unshare", "--mount", "--pid", "--fork", "--kill-child", "sh", "-c",
+              'mount -t tmpfs none /proc && exec "$@"', "sh"],
+    "the-hosts": ["unshare", "--pid", "--fork", "--kill-child"],
+}
+
+
+@pytest.mark.parametrize("proc", WITHOUT_PROC)
+@pytest.mark.parametrize("init", [[*PIDONE, "--http", "off"], ["tini"]], ids=["pidone", "tini"])
+def test_the_child_runs_and_its_status_comes_back(start_init, proc, init) -> None:
+    running = start_init([*WITHOUT_PROC[proc], *init, "--", "sh", "-c", "exit 5"],
+                         namespace=False)
+    assert running.wait() == 5, running.stderr
+    assert running.stderr == ""
+
+
+@pytest.mark.parametrize("proc", WITHOUT_PROC)
+def test_what_needs_proc_says_it_cannot(start_pidone, proc) -> None:
+    running = start_pidone(["sleep", "600"], within=WITHOUT_PROC[proc], namespace=False)
+    status = running.http.get("/status").json()
+    assert status["pid1"] is True
+    assert any("/proc" in warning for warning in status["warnings"]), status["warnings"]
+    processes = running.http.get("/processes")
+    assert processes.status_code == 503 and "/proc" in processes.json()["error"], processes.text
+    names = {name for name, _ in scrape(running)}
+    assert "pidone_processes" not in names  # absent, not a row of zeros
+    assert "pidone_child_running" in names
+    assert running.http.get("/health").status_code == 200
+
+    assert running.http.post("/signal/TERM").status_code == 200
+    assert running.wait() == 128 + signal.SIGTERM, running.stderr
+    assert running.stderr == ""
