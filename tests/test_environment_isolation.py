@@ -17,11 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from conftest import INSTALLED, ROOT
 from observe import children_of, wait_until
 
-INSTALLED = [str(Path(sys.executable).with_name("pidone"))]
-"""The command `make venv` installs, as an image's pip install leaves it: not `python -m app`."""
 
 LEAVE_A_MARK = 'open({marker!r}, "w").write(__name__)\nprint("{name} ran in", __name__, flush=True)\n'
 
