@@ -10,7 +10,7 @@ import pytest
 
 from conftest import ROOT
 
-CASES = ("Start-up", "Signal forwarding, idle", "Signal forwarding under HTTP load", "Orphan storm",
+CASES = ("Start-up", "First instants", "Signal forwarding, idle", "Signal forwarding under HTTP load", "Orphan storm",
          "Memory", "Idle")
 INITS = ("tini", "dumb-init", "catatonit", "pidone", "pidone+http", "pidone bundle", "python3 floor")
 STANDALONE = ("tini", "dumb-init", "catatonit", "pidone bundle")
