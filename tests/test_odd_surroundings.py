@@ -68,6 +68,11 @@ def test_a_usage_error_that_cannot_be_said_still_exits_2(stderr: str) -> None:
     assert done.stdout == "", "the error went to stdout, the child's"
 
 
+def test_an_unhealthy_probe_with_stderr_closed_puts_nothing_on_stdout() -> None:
+    done = run([*closed(2), *INSTALLED, "health", "--url", "http://127.0.0.1:1/"])
+    assert (done.returncode, done.stdout) == (1, "")
+
+
 @pytest.mark.parametrize("http", [["--http", "off"], ["--http", "127.0.0.1:10101"]], ids=["off", "on"])
 def test_no_process_left_to_fork_is_one_line_and_status_126(pids_cgroup, http) -> None:
     cgroup = pids_cgroup(2)  # unshare and pidone: nothing more
