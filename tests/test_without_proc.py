@@ -9,7 +9,7 @@ import signal
 
 import pytest
 
-from conftest import PIDONE, scrape
+from conftest import INSTALLED, PIDONE, scrape
 
 WITHOUT_PROC = {
     "empty": ["unshare", "--mount", "--pid", "--fork", "--kill-child", "sh", "-c",
@@ -43,3 +43,15 @@ def test_what_needs_proc_says_it_cannot(start_pidone, proc) -> None:
     assert running.http.post("/signal/TERM").status_code == 200
     assert running.wait() == 128 + signal.SIGTERM, running.stderr
     assert running.stderr == ""
+
+
+@pytest.mark.parametrize("given", [{}, {"LC_CTYPE": "C.UTF-8"}], ids=["no-locale", "LC_CTYPE"])
+def test_the_child_gets_the_locale_it_was_given(start_init, given) -> None:
+    """In the C locale CPython sets LC_CTYPE=C.UTF-8 for itself; without /proc/self/environ to
+    tell what pidone was given, its UTF-8 mode does."""
+    clean = ["env", "-i", "PATH=/usr/bin:/bin", *(f"{k}={v}" for k, v in given.items())]
+    check = ("printenv LC_CTYPE | grep -qx C.UTF-8" if given
+             else "! printenv LC_CTYPE >/dev/null")
+    running = start_init([*WITHOUT_PROC["empty"], *clean, *INSTALLED, "--http", "off", "--",
+                          "sh", "-c", f"{check} && exit 5"], namespace=False)
+    assert running.wait() == 5, running.stderr
