@@ -55,3 +55,11 @@ def test_the_child_gets_the_locale_it_was_given(start_init, given) -> None:
     running = start_init([*WITHOUT_PROC["empty"], *clean, *INSTALLED, "--http", "off", "--",
                           "sh", "-c", f"{check} && exit 5"], namespace=False)
     assert running.wait() == 5, running.stderr
+
+
+def test_a_signal_pidones_parent_ignored_is_at_its_default_in_the_child(start_init) -> None:
+    """Without /proc/self/status, the dispositions CPython found at its start tell."""
+    ignoring = ["sh", "-c", 'trap "" USR1; exec "$@"', "sh"]
+    running = start_init([*WITHOUT_PROC["empty"], *ignoring, *INSTALLED, "--http", "off", "--",
+                          "sh", "-c", "kill -USR1 $$; exit 5"], namespace=False)
+    assert running.wait() == 128 + signal.SIGUSR1, running.stderr
