@@ -442,7 +442,10 @@ class Core:
             return []  # as PID 1 every process is ours to reap; otherwise orphans are not ours
         from app import procfs  # only a subreaper reads /proc here: PID 1 need not import it
 
-        return procfs.descendants(os.getpid(), procfs.read_processes())
+        try:
+            return procfs.descendants(os.getpid(), procfs.read_processes())
+        except procfs.ProcUnavailable:
+            return []  # without our own /proc they cannot be found, let alone told apart
 
     def _reap_until(self, deadline: float) -> bool:
         """Reap while waiting; True once nothing is left to wait for."""
