@@ -5,13 +5,15 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := tini dumb-init util-linux procps iproute2 prometheus
+APT_PACKAGES := tini dumb-init util-linux procps iproute2 prometheus strace
 # The benchmarks' peers, load and timing tools, and the compiler for their C probe
 # (make bench, and its smoke test in make test).
 APT_PACKAGES += catatonit wrk hyperfine gcc libc6-dev
 # A container engine of our own for the image tests (tests/engine.py starts a private dockerd),
 # compose 1.29 for compose.yaml, and mmdebstrap for a local base image: no registry is reachable.
 APT_PACKAGES += docker.io docker-compose mmdebstrap
+# nginx-light: a real pre-fork server in C as pidone's child (tests/test_prefork_servers.py).
+APT_PACKAGES += nginx-light
 # patchelf builds the self-contained bundle (bundle/build.py); Debian's Python with pip builds
 # the benchmarks' one.
 APT_PACKAGES += patchelf python3-pip
@@ -20,9 +22,11 @@ APT_PACKAGES += patchelf python3-pip
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml constraints.txt
+# pip drops bin/pidone's -I when it writes the venv's interpreter into its #! line: put it back.
+$(VENV)/.installed: pyproject.toml constraints.txt bin/pidone
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test]'
+	sed -i '1s/^\(#!.*python[0-9.]*\)$$/\1 -I/' $(VENV)/bin/pidone
 	touch $@
 
 # Debian packages the tests and benchmarks use (the peers to compare against, unshare, ps,

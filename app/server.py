@@ -48,7 +48,8 @@ class HttpServer:
         self._excused = 0.0
         self._unix_socket: UnixSocketFile | None = None
         self._cannot_listen = False
-        """Set by the HTTP thread when binding failed: said once, nothing to watch."""
+        """Set by the HTTP thread when it did not start serving (it cannot bind, too few
+        file descriptors): said once, nothing to watch."""
 
     def start(self) -> bool:
         """Start the thread that binds, imports uvicorn and serves: the core loop starts
@@ -94,14 +95,16 @@ class HttpServer:
                 f"{silent - self._excused:.0f}s of them while the core's did")
 
     def stop(self) -> None:
-        """Ask uvicorn to finish in-flight requests and close, waiting a bounded time; remove
-        the unix socket file."""
+        """Let the requests in flight finish, waiting a bounded time; remove the unix socket
+        file. With none in flight there is nothing to wait for: pidone's exit closes the idle
+        connections, and the core leaves without handing the GIL to this thread and back
+        (each handover a wait for a CPU on a busy node)."""
         self._stopping = True
         server = self._server
-        if server is not None and server.started:
+        if server is not None and server.started and server.busy():
             server.stop()
             self._thread.join(STOP_TIMEOUT + 0.5)
-        # Still importing or failed: nothing to close, os._exit ends the thread.
+        # Still importing, failed or idle: nothing to finish, os._exit ends the thread.
         self._remove_unix_socket()
 
     def _remove_unix_socket(self) -> None:
@@ -126,9 +129,14 @@ class HttpServer:
             log.error("HTTP server stopped without being asked to; the child runs on without it")
 
     def _listen(self) -> socket.socket | None:
-        from app.listen import BindError, UnixSocketFile, listen, raise_file_limit
+        from app.listen import (FEWEST_FILE_DESCRIPTORS, BindError, UnixSocketFile, listen,
+                                raise_file_limit)
 
-        raise_file_limit()
+        if (limit := raise_file_limit()) < FEWEST_FILE_DESCRIPTORS:
+            self._cannot_listen = True
+            log.error("HTTP server not started: the open files limit is %d, it needs %d at "
+                      "least; the child runs on without it", limit, FEWEST_FILE_DESCRIPTORS)
+            return None
         try:
             sock = listen(self.address, self.core.config.http_mode)
         except BindError as failure:

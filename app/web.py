@@ -21,6 +21,7 @@ from app import health, metrics, reports
 from app.access import check_access
 from app.core import ChildNotRunning, Core, SignalRefused
 from app.excerpt import excerpt
+from app.procfs import ProcUnavailable
 from app.log import log
 from app.signals import SignalNameError, parse_signal, signal_name
 
@@ -121,7 +122,10 @@ async def serve_status(request: Request) -> Response:
 
 
 async def serve_processes(request: Request) -> Response:
-    return JSONResponse(reports.processes_document(request.app.state.core.snapshot()))
+    try:
+        return JSONResponse(reports.processes_document(request.app.state.core.snapshot()))
+    except ProcUnavailable as trouble:
+        return error(503, str(trouble))
 
 
 async def send_signal(request: Request) -> Response:

@@ -39,6 +39,8 @@ ROOT = Path(__file__).resolve().parent.parent
 pytest_plugins = ["engine"]  # the private Docker engine's fixtures (tests/engine.py)
 WORKLOAD = [sys.executable, str(ROOT / "tests" / "workload.py")]
 PIDONE = [sys.executable, "-m", "app"]
+INSTALLED = [str(Path(sys.executable).with_name("pidone"))]
+"""The command `make venv` installs (bin/pidone, isolated with -I), as an image runs it."""
 PEERS = {"tini": ["tini", "--"], "dumb-init": ["dumb-init", "--"]}
 
 
@@ -271,6 +273,16 @@ def round_trip_then_exit(running: RunningInit) -> None:
 def workload(*words: str) -> list[str]:
     """The test workload's argv, reporting on the pipe of RunningInit."""
     return [*WORKLOAD, "ack={ack}", *words]
+
+
+def shell_over_blocker(signo: int) -> list[str]:
+    """A shell child that reports `signo` itself ("shell-got-NAME") over a workload grandchild
+    blocking it: whether the signal went to the whole group shows, once the shell has it, as
+    pending in the grandchild (observe.pending_in). dash cannot redirect to descriptors above
+    9, hence /dev/fd."""
+    name = signal.Signals(signo).name.removeprefix("SIG")
+    return ["sh", "-c", f"trap 'echo shell-got-{name} > /dev/fd/{{ack}}' {name}; "
+            + " ".join(workload(f"block={name}")) + " & wait; wait; wait"]
 
 
 LINGERER = ["sh", "-c", "trap '' TERM; sleep 120 & exit 3"]

@@ -13,8 +13,10 @@ from types import MappingProxyType
 
 import pytest
 
+from app.config import BY_SIGNAL, CHILD, GROUP
 from app.policy import DELAYED, DROP, FORWARD, HOLD, SignalPolicy
 from app.policy import STOP_TIMEOUT as TIMED_OUT
+from app.signals import FORWARDED
 
 TERM, INT, QUIT, HUP = signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP
 USR1, KILL = signal.SIGUSR1, signal.SIGKILL
@@ -157,3 +159,26 @@ def test_only_sigterm_is_held_back_and_every_stop_arms_the_kill(first, rewrites,
     policy = SignalPolicy(MappingProxyType(rewrites), DELAY, STOP_TIMEOUT)
     answers, _ = drive(policy, [(0.0, "os", first)])
     assert answers == expected
+
+
+def expected_target(signo: int, signal_target: str, terminal: bool) -> str:
+    """The rule of docs/SPEC.md, "Where a signal goes", written out once more."""
+    if signal_target != BY_SIGNAL:
+        return signal_target
+    ending = {signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGKILL}
+    job_control = {signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU, signal.SIGCONT}
+    return GROUP if signo in ending or (terminal and signo in job_control) else CHILD
+
+
+@pytest.mark.parametrize("terminal", [False, True], ids=["no terminal", "terminal"])
+@pytest.mark.parametrize("signal_target", [BY_SIGNAL, GROUP, CHILD])
+def test_target_of_every_signal(signal_target, terminal):
+    policy = SignalPolicy(MappingProxyType({}), 0.0, None, signal_target, terminal)
+    targets = {signo: policy.target(signo) for signo in sorted(FORWARDED | {signal.SIGKILL})}
+    assert targets == {signo: expected_target(signo, signal_target, terminal) for signo in targets}
+
+
+def test_by_default_only_stops_reach_the_group_without_a_terminal():
+    policy = SignalPolicy(MappingProxyType({}), 0.0, None)
+    assert {signo for signo in FORWARDED if policy.target(signo) == GROUP} == {
+        signal.SIGTERM, signal.SIGINT, signal.SIGQUIT}
