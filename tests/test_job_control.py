@@ -45,6 +45,27 @@ def test_stop_and_continue_when_not_pid1(start_init, signo):
     assert process_state(child_pid) != "T"
 
 
+@pytest.mark.parametrize("options", [[], ["-w"]], ids=["", "naming-what-it-reaps"])
+@pytest.mark.parametrize("stop, pidone_stops", [(signal.SIGTSTP, True), (signal.SIGSTOP, False)],
+                         ids=["TSTP", "STOP"])
+def test_pidone_stops_when_its_child_stops_for_job_control(start_init, options, stop,
+                                                           pidone_stops):
+    """The stop sent to the child alone, as Ctrl-Z sends it to the terminal's foreground group:
+    pidone follows a job-control stop, not a SIGSTOP, which nothing would undo for it."""
+    running = start_init([*init_command("pidone"), "-s", *options, *workload("trap=USR1")],
+                         namespace=False)
+    child_pid = int(running.expect_report("ready").split()[1])
+    os.kill(child_pid, stop)
+    wait_for_state(child_pid, "T")
+    if pidone_stops:
+        wait_for_state(running.init_pid, "T")
+        running.send(signal.SIGCONT)  # fg or bg: pidone forwards it
+    else:
+        os.kill(child_pid, signal.SIGCONT)
+    running.send(signal.SIGUSR1)  # forwarded only by a pidone that runs
+    assert running.read_report() == "SIGUSR1"
+
+
 def test_pid1_forwards_tstp_but_keeps_running(start_init):
     running = start_init([*init_command("pidone"), *workload("trap=TSTP,USR1")])
     running.expect_report("ready")
