@@ -1,7 +1,8 @@
 """The documentation holds together: every relative link and anchor of README.md, SECURITY.md
 and docs/*.md leads somewhere (anchors by GitHub's rules), nothing links outside the project,
-`pidone --help` fits one screen and lists exactly the flags of the README's table, and the
-README's costs are the last benchmark report's."""
+`pidone --help` fits one screen and lists exactly the flags of the README's table, the
+README's costs are the last benchmark report's, and docs/metrics.md says what every metric of
+SPEC.md is for."""
 import re
 import subprocess
 from pathlib import Path
@@ -170,3 +171,12 @@ def test_the_readmes_costs_are_the_last_benchmark_reports() -> None:
                 rounding = 0.5 * 10 ** -decimals * scale + 1e-9
                 assert abs(float(figure) * scale - measured) <= rounding, \
                     f"{row['']}, {column}: README {figure} {unit}, report {measured}"
+
+
+def test_metrics_page_names_every_metric_of_the_spec() -> None:
+    spec = (ROOT / "docs" / "SPEC.md").read_text()
+    table = spec[spec.index("\n## Metrics\n"):].split("\n## ")[1]
+    names = set(re.findall(r"`(pidone_[a-z_]+)`", table))
+    assert names, "no metric in SPEC.md's table"
+    explained = set(re.findall(r"`(pidone_[a-z_]+)`", (ROOT / "docs" / "metrics.md").read_text()))
+    assert sorted(names - explained) == []
