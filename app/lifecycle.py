@@ -33,8 +33,9 @@ def run(config: Config) -> NoReturn:
     if not is_pid1 and not is_subreaper:
         warnings.append(NOT_REAPING_WARNING)
 
+    terminal = _stdin_is_terminal()
     try:
-        pid = spawn_child(config.command, take_terminal=_stdin_is_terminal())
+        pid = spawn_child(config.command, take_terminal=terminal)
     except ExecError as error:
         for line in (*warnings, str(error)):
             _print_error(line)
@@ -59,7 +60,7 @@ def run(config: Config) -> NoReturn:
     state.warnings.extend(warnings)
     log.info("started child %d: %s", pid, " ".join(config.command))
 
-    core = Core(config, state)
+    core = Core(config, state, terminal=terminal)
     http = start_http_side(core)
     if http is not None:
         wake_promptly()  # the core takes the GIL back from the HTTP thread at once (app/signals.py)

@@ -12,7 +12,7 @@ from conftest import ROOT
 from markdown_tables import parse_tables
 
 CASES = ("Start-up", "Signal forwarding, idle", "Signal forwarding under HTTP load", "Orphan storm",
-         "Memory", "Idle")
+         "Memory", "Idle", "Leaving")
 INITS = ("tini", "dumb-init", "catatonit", "pidone", "pidone+http", "pidone bundle", "python3 floor")
 STANDALONE = ("tini", "dumb-init", "catatonit", "pidone bundle")
 """The inits an image can hold without anything else: the Size case measures these."""
