@@ -8,11 +8,13 @@ import time
 from _thread import get_ident
 from collections import deque, namedtuple
 
+from app.child import ExecError, spawn_child
 from app.config import Config
 from app.log import DEBUG, log
 from app.policy import SignalPolicy
-from app.signals import JOB_CONTROL, SignalTaker, signal_name
-from app.state import ChildStatus, CoreState, Phase, Snapshot
+from app.restart import RestartPolicy
+from app.signals import JOB_CONTROL, TERMINATING, SignalTaker, signal_name
+from app.state import ChildStatus, CoreState, ExitRecord, Phase, Snapshot
 
 TYPE_CHECKING = False  # typing itself is not imported: it costs the start-up path (app.config)
 if TYPE_CHECKING:
@@ -29,6 +31,10 @@ LAST_REAP_TIMEOUT = 5.0
 """After SIGKILL, how long to keep reaping before leaving anyway (a process stuck in D state)."""
 FAILED_TURNS_LIMIT = 100
 """Turns of the loop failing in a row before the core gives up on them (see `supervise`)."""
+DEFAULT_RESTART_TIMEOUT = 10.0
+"""Seconds POST /restart waits for the child after its stop signal, without --stop-timeout."""
+GROUP_POLL_INTERVAL = 0.02
+"""Seconds between looks at what is left of a restarted child's group (rarely anything)."""
 
 
 class ChildNotRunning(Exception):
@@ -44,12 +50,90 @@ class CoreBroken(Exception):
     """The loop failed FAILED_TURNS_LIMIT turns in a row: it cannot go on."""
 
 
-class Delivery(namedtuple("Delivery", "signo pid target")):
+class RestartRefused(Exception):
+    """Not now: pidone is stopping, or another restart is under way."""
+
+
+class Delivery(namedtuple("Delivery", "signo pid target processes", defaults=(None,))):
     __slots__ = ()
     signo: int
     pid: int
     target: str
-    """"group" or "child"."""
+    """One of TARGETS: who got it."""
+    processes: int | None
+    """For "all": how many processes were signalled."""
+
+
+class Restarted(namedtuple("Restarted", "previous pid")):
+    __slots__ = ()
+    previous: ChildStatus
+    """The child that was stopped, with its exit."""
+    pid: int
+    """The new child's."""
+
+
+class Request(namedtuple("Request", "signo answer restart target timeout",
+                         defaults=(False, None, None))):
+    """What the HTTP side asks of the core: a signal to `target`, or a restart."""
+
+    __slots__ = ()
+    signo: int
+    answer: Future
+    restart: bool
+    target: str | None
+    """A signal's target, one of TARGETS; None: the configured one."""
+    timeout: float | None
+    """A restart's wait before SIGKILL; None: the default."""
+
+
+class Start(namedtuple("Start", "take_terminal cwd", defaults=(False, None))):
+    """How the first child was started, so that a restart starts the command the same way."""
+
+    __slots__ = ()
+    take_terminal: bool
+    cwd: str | None
+
+
+class PendingRestart:
+    """A restart under way, owned by the core thread: the old child is stopped (over the API),
+    reaped, what is left of its group ended by the --grace rule, the back-off waited out
+    (--restart), then the command started again."""
+
+    __slots__ = ("reason", "answer", "kill_at", "previous", "group", "group_kill_at",
+                 "group_give_up_at", "start_at", "cancelled")
+
+    def __init__(self, reason: str, answer: Future[Restarted] | None, kill_at: float | None,
+                 start_at: float) -> None:
+        self.reason = reason
+        self.answer = answer
+        self.kill_at = kill_at
+        """When the old child, still running, gets SIGKILL (POST /restart's timeout)."""
+        self.previous: ChildStatus | None = None
+        """The old child once reaped."""
+        self.group: int | None = None
+        """The old child's process group while something of it may be left."""
+        self.group_kill_at: float | None = None
+        self.group_give_up_at: float | None = None
+        self.start_at = start_at
+        self.cancelled = False
+        """A stop from the OS came: pidone leaves once the old child is gone."""
+
+    def next_deadline(self, now: float) -> float | None:
+        if self.cancelled:
+            return self.kill_at
+        if self.previous is None:
+            return self.kill_at
+        if self.group is not None:
+            return now + GROUP_POLL_INTERVAL
+        return self.start_at
+
+
+def restart_stop_wait(config: Config, timeout: float | None) -> float:
+    """Seconds a restart waits for the child after its stop signal: as asked, else
+    --stop-timeout, else DEFAULT_RESTART_TIMEOUT."""
+    if timeout is not None:
+        return timeout
+    return config.stop_timeout if config.stop_timeout is not None else DEFAULT_RESTART_TIMEOUT
 
 
 def exit_status(wait_status: int) -> tuple[int, int | None]:
@@ -75,14 +159,19 @@ class Core:
     """Owns waitpid and the child's signals. Only the core thread reaps, signals and applies
     the signal policy; the HTTP side reads `snapshot` and asks through `send`."""
 
-    def __init__(self, config: Config, state: CoreState) -> None:
+    def __init__(self, config: Config, state: CoreState, start: Start = Start()) -> None:
         self.config = config
         self.state = state
+        self._start = start
         self._policy = SignalPolicy(config.rewrites, config.term_delay, config.stop_timeout)
+        self._restart_policy = RestartPolicy(config.restart, config.restart_max, config.remap_exit)
+        self._restart: PendingRestart | None = None
+        self._stops_delivered: set[int] = set()
+        """Stop signals pidone delivered to this child (see RestartPolicy.failed)."""
         self._target_group = not config.single_child
         self._has_children = True
         self._core_thread = get_ident()
-        self._requests: deque[tuple[int, Future[Delivery]]] = deque()
+        self._requests: deque[Request] = deque()
         self._watches: list[Watch] = []
         self._next_watch = 0.0
         self._signals = SignalTaker()
@@ -93,16 +182,29 @@ class Core:
     def snapshot(self) -> Snapshot:
         return self.state.snapshot()
 
-    def send(self, signo: int) -> Future[Delivery]:
-        """Ask the core thread to deliver `signo` now, as the API's caller named it. The answer
-        is a Delivery, or ChildNotRunning / SignalRefused. Any thread may ask."""
+    def send(self, signo: int, target: str | None = None) -> Future[Delivery]:
+        """Ask the core thread to deliver `signo` now, as the API's caller named it, to `target`
+        (one of TARGETS; None: where the same signal from the OS would go). The answer is a
+        Delivery, or ChildNotRunning / SignalRefused. Any thread may ask."""
         from concurrent.futures import Future
 
         answer: Future[Delivery] = Future()
         if not self.state.child.running:
             answer.set_exception(self._not_running())
             return answer
-        self._requests.append((signo, answer))
+        self._requests.append(Request(signo, answer, target=target))
+        self._wake()
+        return answer
+
+    def restart(self, signo: int, timeout: float | None) -> Future[Restarted]:
+        """Ask the core thread to stop the child with `signo` (SIGKILL after `timeout` seconds;
+        None: --stop-timeout, else DEFAULT_RESTART_TIMEOUT) and start the command again. The
+        answer, once the new child runs, is Restarted; or RestartRefused, SignalRefused, or
+        ExecError when the command could not be executed again. Any thread may ask."""
+        from concurrent.futures import Future
+
+        answer: Future[Restarted] = Future()
+        self._requests.append(Request(signo, answer, restart=True, timeout=timeout))
         self._wake()
         return answer
 
@@ -126,7 +228,7 @@ class Core:
         An unexpected exception in a turn is pidone's bug: it is logged, and the loop goes on.
         Only when every turn fails, FAILED_TURNS_LIMIT in a row, does it raise CoreBroken."""
         failed_in_a_row = 0
-        while self.state.child.running:
+        while self.state.child.running or self._restarting():
             try:
                 self._turn()
                 failed_in_a_row = 0
@@ -150,6 +252,8 @@ class Core:
             self._answer_requests()
         if self._policy.next_deadline() is not None:
             self._on_deadlines()
+        if self._restart is not None:
+            self._advance_restart()
         if self._watches and state.heartbeat >= self._next_watch:
             self._check_watches()
 
@@ -177,18 +281,31 @@ class Core:
                     reaped_orphans.append(pid)
             state.zombies_reaped += len(reaped_orphans)
         if child_exited:
-            self._log_child_exit()
+            self._log_child_exit(state.exits[-1])
         if self.config.warn_on_reap:
             for pid in reaped_orphans:
                 log.warning("reaped zombie process %d", pid)
 
     def on_signal(self, signo: int, learned_at: float) -> None:
-        """One signal from the OS: count it; the policy says what to deliver now, if anything."""
+        """One signal from the OS: count it; the policy says what to deliver now, if anything.
+        A stop ends any restart; while no child runs, anything else is dropped."""
         state = self.state
         with state.lock:
             state.count_received(signo)
             target = self._policy.received(signo, time.monotonic())
             self._note_stop_asked()
+            if self._policy.stop_from_os and self._restarting():
+                self._cancel_restart()
+            no_child = not state.child.running
+            dropped = no_child and target is not None and not self._policy.stop_from_os
+            if dropped:
+                state.signals_dropped += 1
+        if no_child:
+            if dropped:
+                log.info("%s received while no child runs: dropped", signal_name(signo))
+            elif self._policy.stop_from_os:
+                log.info("%s received while no child runs: pidone leaves", signal_name(signo))
+            return
         if target is not None:
             self._forward(target, learned_at)
         elif self.config.rewrites.get(signo) == 0:
@@ -210,25 +327,30 @@ class Core:
             log.error("%s", refusal)
 
     def _answer_requests(self) -> None:
-        """Deliver what the HTTP side asked for, in order, and answer each request."""
+        """Do what the HTTP side asked for, in order, and answer each request."""
         while self._requests:
-            signo, answer = self._requests.popleft()
+            request = self._requests.popleft()
+            answer = request.answer
             if not answer.set_running_or_notify_cancel():
                 continue  # the caller gave up waiting (the core was stalled): not delivered
             try:
-                if not self.state.child.running:
+                if request.restart:
+                    self._begin_restart(request.signo, request.timeout, answer)
+                    continue
+                if not self.state.child.running or self._restart is not None:
                     raise self._not_running()
-                delivered = self._policy.requested(signo, time.monotonic())
-                target = self._deliver(delivered, "http", time.perf_counter())
-                answer.set_result(Delivery(delivered, self.state.child.pid, target))
-            except (ChildNotRunning, SignalRefused) as refusal:
+                delivered = self._policy.requested(request.signo, time.monotonic())
+                answer.set_result(self._deliver(delivered, "http", time.perf_counter(),
+                                                request.target))
+            except (ChildNotRunning, SignalRefused, RestartRefused) as refusal:
                 answer.set_exception(refusal)
             except Exception as bug:
-                self.report_bug("a signal asked for over HTTP", bug)
+                self.report_bug("a request over HTTP", bug)
                 answer.set_exception(bug)
 
-    def _deliver(self, signo: int, source: str, learned_at: float) -> str:
-        """Signal the child or its group; return which ("group" or "child")."""
+    def _deliver(self, signo: int, source: str, learned_at: float,
+                 target: str | None = None) -> Delivery:
+        """Signal `target` (None: the configured one for `signo`); say who got it."""
         state = self.state
         with state.lock:
             child = state.child
@@ -236,14 +358,16 @@ class Core:
                 raise self._not_running()
             self._note_stop_asked()
             try:
-                target = self._signal_child(signo)
+                reached, processes = self._signal_target(signo, target)
             except PermissionError:
                 raise SignalRefused(f"the kernel refused {signal_name(signo)} to the child "
                                     f"(pid {child.pid}): permission denied") from None
-            state.record_forward(signo, source, time.perf_counter() - learned_at)
+            state.record_forward(signo, source, reached, time.perf_counter() - learned_at)
+            if signo in TERMINATING:
+                self._stops_delivered.add(signo)
         if log.enabled(DEBUG):
-            log.debug("forwarded %s to %s %d (%s)", signal_name(signo), target, child.pid, source)
-        return target
+            log.debug("forwarded %s to %s %d (%s)", signal_name(signo), reached, child.pid, source)
+        return Delivery(signo, child.pid, reached, processes)
 
     def _note_stop_asked(self) -> None:
         """Caller holds the lock: once the policy has seen a stop asked, the child is not ready."""
@@ -251,6 +375,8 @@ class Core:
             self.state.phase = Phase.TERMINATING
 
     def _not_running(self) -> ChildNotRunning:
+        if self._restarting():
+            return ChildNotRunning("no child runs: a restart is under way")
         return ChildNotRunning(f"the child (pid {self.state.child.pid}) has exited")
 
     def _check_watches(self) -> None:
@@ -273,6 +399,10 @@ class Core:
     def _sleep_seconds(self) -> float | None:
         """How long the next wait may last; None: until a signal comes."""
         deadline = self._policy.next_deadline()
+        if self._restart is not None:
+            restart_deadline = self._restart.next_deadline(time.monotonic())
+            if deadline is None or (restart_deadline is not None and restart_deadline < deadline):
+                deadline = restart_deadline
         beat = HEARTBEAT_INTERVAL if self._watches else None
         if deadline is None:
             return beat  # the usual case
@@ -288,34 +418,206 @@ class Core:
                 if self.state.child.running:
                     log.warning("child still running %.3gs after a stop signal: sending SIGKILL",
                                 self.config.stop_timeout)
-                    self._signal_child(signal.SIGKILL)
+                    self._signal_target(signal.SIGKILL, None)
+                    self._stops_delivered.add(signal.SIGKILL)
 
-    def _signal_child(self, signo: int) -> str:
+    def _signal_target(self, signo: int, target: str | None) -> tuple[str, int | None]:
         """Caller holds the lock and knows the child is unreaped (its PID cannot be recycled):
-        signal its group, or with -c the child alone; return which ("group" or "child")."""
+        signal `target`, None meaning the configured one (the child's group, or with -c the
+        child alone); return who got it, and for "all" how many processes."""
         pid = self.state.child.pid
-        if self._target_group:
+        if target == "all":
+            return "all", self._signal_all(signo)
+        if target == "group" or (target is None and self._target_group):
             try:
                 os.killpg(pid, signo)
-                return "group"
+                return "group", None
             except ProcessLookupError:
                 pass  # the child moved to another group of its own; it is still ours to signal
         os.kill(pid, signo)
-        return "child"
+        return "child", None
+
+    def _signal_all(self, signo: int) -> int:
+        """Every process pidone sees but itself; how many. As PID 1 that is one kill(-1), which
+        skips the caller; otherwise pidone's descendants one by one, each through a pidfd
+        checked against the start time read from /proc, so that a PID recycled since then
+        (by a process that is not ours) is never signalled."""
+        from app import procfs  # only here: the usual core never reads /proc
+
+        me = os.getpid()
+        if me == 1:
+            # Only as PID 1 does -1 mean "this namespace"; elsewhere it is every process on the host.
+            count = sum(1 for info in procfs.read_processes() if info.pid != me and info.state != "Z")
+            try:
+                os.kill(-1, signo)
+            except ProcessLookupError:
+                return 0
+            return count
+        return sum(_signal_same_process(info, signo)
+                   for info in procfs.descendants(me, procfs.read_processes()) if info.state != "Z")
 
     def _record_child_exit(self, wait_status: int) -> None:
         """Caller holds the lock. Nothing here may fail: the child's status must not be lost."""
         code, killed_by = exit_status(wait_status)
         old = self.state.child
-        self.state.child = ChildStatus(old.argv, old.pid, old.start_time, False, code, killed_by)
-        self.state.phase = Phase.STOPPING
+        self._child_ended(ChildStatus(old.argv, old.pid, old.start_time, False, code, killed_by))
 
-    def _log_child_exit(self) -> None:
-        child = self.state.child
-        if child.exit_signal is not None:
-            log.info("child %d killed by %s", child.pid, signal_name(child.exit_signal))
+    def _child_ended(self, ended: ChildStatus) -> None:
+        """Caller holds the lock: record `ended` and decide, in the same breath (no snapshot
+        sees a phase in between), whether the command starts again or pidone leaves."""
+        state = self.state
+        state.child = ended
+        now = time.time()
+        restart = self._restart
+        backoff = None
+        if restart is not None and not restart.cancelled:
+            reason = restart.reason
+        elif self._policy.stop_from_os:
+            reason = None
         else:
-            log.info("child %d exited with status %d", child.pid, child.exit_code)
+            backoff = self._restart_policy.after_exit(ended.exit_code, ended.exit_signal,
+                                                      self._stops_delivered,
+                                                      now - ended.start_time)
+            reason = None if backoff is None else "exit"
+            if backoff is not None:
+                self._restart = restart = PendingRestart("exit", None, None,
+                                                         time.monotonic() + backoff)
+        if reason is None:
+            state.phase = Phase.STOPPING
+        else:
+            state.phase = Phase.RESTARTING
+            restart.previous = ended
+            restart.group = ended.pid
+        state.exits.append(ExitRecord(ended.pid, now, ended.exit_code, ended.exit_signal,
+                                      "exit" if reason is None else "restart", reason, backoff))
+
+    def _log_child_exit(self, ended: ExitRecord) -> None:
+        how = (f"killed by {signal_name(ended.exit_signal)}" if ended.exit_signal is not None
+               else f"exited with status {ended.exit_code}")
+        if ended.reason == "api":
+            log.info("child %d %s: restarting it (POST /restart)", ended.pid, how)
+        elif ended.reason == "exit":
+            log.warning("child %d %s: restarting it in %.3gs (--restart %s, failure %d of %d in a row)",
+                        ended.pid, how, ended.backoff_seconds, self.config.restart,
+                        self._restart_policy.failures_in_a_row, self.config.restart_max)
+        else:
+            log.info("child %d %s", ended.pid, how)
+
+    # -- restarts -------------------------------------------------------------------------
+
+    def _restarting(self) -> bool:
+        return self._restart is not None and not self._restart.cancelled
+
+    def _begin_restart(self, signo: int, timeout: float | None, answer: Future[Restarted]) -> None:
+        """POST /restart, taken by the core: deliver the stop signal to the configured target
+        and arm the SIGKILL; the rest happens in `_advance_restart`."""
+        state = self.state
+        if self._restart is not None:
+            raise RestartRefused("another restart is under way")
+        if self._policy.stop_from_os or not state.child.running:
+            raise RestartRefused("pidone is stopping: a stop was asked, or the child has exited")
+        with state.lock:
+            state.phase = Phase.RESTARTING
+        self._restart = PendingRestart("api", answer,
+                                       time.monotonic() + restart_stop_wait(self.config, timeout), 0.0)
+        log.info("restart asked over HTTP: sending %s to child %d", signal_name(signo),
+                 state.child.pid)
+        try:
+            self._deliver(signo, "http", time.perf_counter())
+        except SignalRefused:
+            self._restart = None
+            with state.lock:
+                state.phase = Phase.RUNNING if not self._policy.stop_asked else Phase.TERMINATING
+            raise
+
+    def _cancel_restart(self) -> None:
+        """Caller holds the lock. A stop from the OS: no new child; a restart asked over the API
+        gets 409, and an exit's record says pidone left."""
+        restart = self._restart
+        restart.cancelled = True
+        if restart.answer is not None:
+            restart.answer.set_exception(RestartRefused("pidone is stopping: a stop came from the OS"))
+        state = self.state
+        if state.child.running:
+            state.phase = Phase.TERMINATING
+            return
+        state.phase = Phase.STOPPING
+        if state.exits and state.exits[-1].followed_by == "restart":
+            state.exits[-1] = state.exits[-1]._replace(followed_by="exit")
+
+    def _advance_restart(self) -> None:
+        """One step of the restart under way, as far as its deadlines allow."""
+        restart = self._restart
+        now = time.monotonic()
+        if restart.kill_at is not None and now >= restart.kill_at:
+            restart.kill_at = None
+            with self.state.lock:
+                if self.state.child.running:
+                    log.warning("child still running after the restart's stop signal: sending SIGKILL")
+                    reached, _ = self._signal_target(signal.SIGKILL, None)
+                    self.state.record_forward(signal.SIGKILL, "http", reached, 0.0)
+        if restart.cancelled or restart.previous is None:
+            return
+        if restart.group is not None and not self._group_cleared(restart, now):
+            return
+        if now >= restart.start_at:
+            self._start_again(restart)
+
+    def _group_cleared(self, restart: PendingRestart, now: float) -> bool:
+        """The --grace rule for what is left of the old child's group, without blocking the
+        loop: SIGTERM, then SIGKILL after --grace, then give up waiting after LAST_REAP_TIMEOUT.
+        The group's number cannot be recycled while any member lives."""
+        group = restart.group
+        try:
+            if restart.group_kill_at is None:
+                os.killpg(group, signal.SIGTERM)
+                restart.group_kill_at = now + self.config.grace
+                return False
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            restart.group = None
+            return True
+        if restart.group_give_up_at is None and now >= restart.group_kill_at:
+            log.warning("processes of child %d's group left after %.3gs grace: sending SIGKILL",
+                        restart.previous.pid, self.config.grace)
+            os.killpg(group, signal.SIGKILL)
+            restart.group_give_up_at = now + LAST_REAP_TIMEOUT
+        elif restart.group_give_up_at is not None and now >= restart.group_give_up_at:
+            log.error("processes of child %d's group outlived SIGKILL: starting the new child anyway",
+                      restart.previous.pid)
+            restart.group = None
+            return True
+        return False
+
+    def _start_again(self, restart: PendingRestart) -> None:
+        """Start the command as the first time; answer the API once it runs."""
+        state = self.state
+        previous = restart.previous
+        try:
+            pid = spawn_child(self.config.command, take_terminal=self._start.take_terminal,
+                              cwd=self._start.cwd)
+        except ExecError as error:
+            log.error("%s", error)
+            self._restart = None
+            if restart.answer is not None:
+                restart.answer.set_exception(error)
+            now = time.time()
+            with state.lock:
+                self._child_ended(ChildStatus(previous.argv, error.pid or previous.pid, now,
+                                              False, error.status, None))
+            self._log_child_exit(state.exits[-1])
+            return
+        self._has_children = True
+        self._policy.new_child()
+        self._stops_delivered = set()
+        self._restart = None
+        with state.lock:
+            state.child = ChildStatus(previous.argv, pid, time.time(), True)
+            state.phase = Phase.RUNNING
+            state.restarts[restart.reason] += 1
+        log.info("restarted child %d: %s", pid, " ".join(self.config.command))
+        if restart.answer is not None:
+            restart.answer.set_result(Restarted(previous, pid))
 
     # -- pidone's own mistakes ------------------------------------------------------------
 
@@ -350,6 +652,8 @@ class Core:
                 continue
             with self.state.lock:
                 if pid == self.state.child.pid:
+                    self._restart = None
+                    self._restart_policy = RestartPolicy("never", 1, ())  # the loop cannot start one
                     self._record_child_exit(wait_status)
                 else:
                     self.state.zombies_reaped += 1
@@ -429,3 +733,23 @@ class Core:
             if info is not None and info.si_signo != signal.SIGCHLD:
                 with self.state.lock:
                     self.state.count_received(info.si_signo)
+
+
+def _signal_same_process(info: ProcessInfo, signo: int) -> bool:
+    """Signal the process `info` describes, if it still is that process; True if it was."""
+    from app import procfs
+
+    try:
+        pidfd = os.pidfd_open(info.pid)
+    except ProcessLookupError:
+        return False
+    try:
+        now = procfs.read_process(info.pid)
+        if now is None or now.start_ticks != info.start_ticks:
+            return False  # its PID was recycled since /proc was read; pidfd is a newcomer's
+        signal.pidfd_send_signal(pidfd, signo)
+        return True
+    except (ProcessLookupError, PermissionError):
+        return False  # gone meanwhile, or not ours to signal (a set-user-ID program): not counted
+    finally:
+        os.close(pidfd)

@@ -13,7 +13,8 @@ least every second, so this is five missed beats, not one slow one."""
 
 @dataclass(frozen=True)
 class Verdict:
-    """A probe's answer: "ok", or why not ("terminating", "stopping", "exited", "stalled")."""
+    """A probe's answer: "ok", or why not ("terminating", "restarting", "stopping", "exited",
+    "stalled")."""
 
     status: str
 
@@ -33,10 +34,11 @@ def liveness(snapshot: Snapshot, now: float) -> Verdict:
 
 def health(snapshot: Snapshot, now: float) -> Verdict:
     """/health: the child runs and the loop turns. A child asked to stop is still healthy:
-    a liveness probe failing then would only make the orchestrator kill it sooner."""
+    a liveness probe failing then would only make the orchestrator kill it sooner. So is
+    pidone restarting it: the init is alive, and the container must stay."""
     if snapshot.phase == Phase.EXITED:
         return Verdict("exited")
-    if not snapshot.child.running:
+    if not snapshot.child.running and snapshot.phase != Phase.RESTARTING:
         return Verdict("stopping")
     return liveness(snapshot, now)
 

@@ -77,13 +77,20 @@ def parse_probe_args(args: Sequence[str], env: Mapping[str, str]) -> tuple[str, 
 
 
 def default_url(http_setting: str) -> str:
-    """Where pidone in this container listens: its --http as PIDONE_HTTP says, on loopback."""
+    """Where pidone in this container answers /health."""
+    base = default_base_url(http_setting)
+    return base if base.startswith("unix:") else f"{base}/health"
+
+
+def default_base_url(http_setting: str) -> str:
+    """Where pidone in this container listens: its --http as PIDONE_HTTP says, on loopback;
+    `http://HOST:PORT` or `unix:/path`."""
     try:
         address = parse_address(http_setting) if http_setting else None
     except AddressError:
         address = None
     if address is None or address.off:
-        return f"http://127.0.0.1:{DEFAULT_PORT}/health"
+        return f"http://127.0.0.1:{DEFAULT_PORT}"
     if address.unix_path is not None:
         return f"unix:{address.unix_path}"
     host = address.host
@@ -93,13 +100,13 @@ def default_url(http_setting: str) -> str:
         host = "::1"
     if ":" in host:
         host = f"[{host}]"
-    return f"http://{host}:{address.port}/health"
+    return f"http://{host}:{address.port}"
 
 
 def probe(url: str, timeout: float) -> tuple[bool, str]:
     """(healthy, one line saying why) for GET url; `unix:/path` asks /health over that socket."""
     try:
-        connection, path = _connection(url, timeout)
+        connection, path = connect(url, timeout, "/health")
     except ValueError as error:
         return False, f"bad URL {url!r}: {error}"
     try:
@@ -122,16 +129,18 @@ def probe(url: str, timeout: float) -> tuple[bool, str]:
     return False, f"{url} answered {answer.status}: {status}"
 
 
-def _connection(url: str, timeout: float) -> tuple[http.client.HTTPConnection, str]:
+def connect(url: str, timeout: float, default_path: str) -> tuple[http.client.HTTPConnection, str]:
+    """A connection to the pidone at `url` (`http://HOST:PORT[/PATH]` or `unix:/path`) and the
+    path to ask: the URL's own, else `default_path`. ValueError for a URL that is neither."""
     if url.startswith("unix:"):
         path = url[len("unix:"):]
         if not path:
             raise ValueError("unix: needs a socket path")
-        return _UnixConnection(path, timeout), "/health"
+        return _UnixConnection(path, timeout), default_path
     parts = urlsplit(url)
     if parts.scheme != "http" or not parts.hostname:
-        raise ValueError("expected http://HOST:PORT/health or unix:/path")
+        raise ValueError(f"expected http://HOST:PORT{default_path} or unix:/path")
     if ":" not in parts.hostname:  # an IPv6 literal needs no resolver
         check_host_name(parts.hostname)
     connection = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=timeout)
-    return connection, (parts.path or "/health") + (f"?{parts.query}" if parts.query else "")
+    return connection, (parts.path or default_path) + (f"?{parts.query}" if parts.query else "")

@@ -13,7 +13,7 @@ import pytest
 
 from app import __version__
 from app.config import DEFAULT_PORT
-from conftest import free_loopback_port, scrape_with, wait_until_answers
+from conftest import forwarded, free_loopback_port, scrape_with, wait_until_answers
 from engine import Container, Engine, readme_dockerfile
 from observe import wait_until
 
@@ -122,11 +122,11 @@ def test_docker_kill_reaches_the_child_and_docker_stop_gets_its_own_status(serve
     trapper.container.wait_for_log("ready")
     trapper.container.kill("HUP")
     trapper.container.wait_for_log("got SIGHUP")
-    assert trapper.sample("pidone_signals_forwarded_total", signal="SIGHUP", source="os") == 1
+    assert forwarded(scrape_with(trapper.http), "SIGHUP", "os") == 1
     # tini drops a SIGABRT sent with kill; pidone forwards it, as dumb-init does.
     trapper.container.kill("ABRT")
     trapper.container.wait_for_log("got SIGABRT")
-    assert trapper.sample("pidone_signals_forwarded_total", signal="SIGABRT", source="os") == 1
+    assert forwarded(scrape_with(trapper.http), "SIGABRT", "os") == 1
     assert trapper.container.stop() == 7
     assert "got SIGTERM" in trapper.container.logs()
 

@@ -89,8 +89,8 @@ def test_prometheus_sees_what_the_app_did(start_pidone, pids_cgroup, tmp_path: P
             "pidone_zombies_reaped_total": ORPHANS,
             'pidone_processes{state="zombie"}': LEAKED,
             'pidone_signals_received_total{signal="SIGUSR1"}': USR1_SENT,
-            'pidone_signals_forwarded_total{signal="SIGUSR1", source="os"}': USR1_SENT,
-            'pidone_signals_forwarded_total{signal="SIGHUP", source="http"}': 1,
+            'sum(pidone_signals_forwarded_total{signal="SIGUSR1", source="os"})': USR1_SENT,
+            'sum(pidone_signals_forwarded_total{signal="SIGHUP", source="http"})': 1,
             "pidone_signal_forward_seconds_count": USR1_SENT + 1,
             'ALERTS{alertname="PidoneZombiesAccumulating", alertstate="pending"}': 1,
         }
