@@ -45,10 +45,15 @@ def spawn_child(argv: tuple[str, ...], *, take_terminal: bool, cwd: str | None =
             raise ExecError(argv[0], f"cannot enter its working directory {cwd!r}: "
                             f"{error.strerror}", 126) from None
     read_end, write_end = os.pipe2(os.O_CLOEXEC)
+    pid = -1
     try:
         pid = _fork()
+    except OSError as error:  # EAGAIN: the pids limit, or ulimit -u
+        for fd in (read_end, write_end):
+            os.close(fd)
+        raise ExecError(argv[0], f"fork: {error.strerror}", 126) from None
     finally:
-        if cwd is not None:
+        if cwd is not None and pid != 0:
             os.chdir("/")
     if pid == 0:  # pragma: no cover - the child never returns
         os.close(read_end)

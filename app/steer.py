@@ -145,6 +145,7 @@ def _describe(done: dict[str, Any]) -> str:
                else f"exit status {previous.get('exit_code')}")
         return f"restarted: child {previous.get('pid')} ended ({how}), child {done.get('pid')} runs"
     if done.get("target") == "all":
-        return f"sent {done.get('signal')} to {done.get('processes')} processes"
+        count = done.get("processes")
+        return f"sent {done.get('signal')} to {count} process{'' if count == 1 else 'es'}"
     whom = "the child" if done.get("target") == "child" else "the child's process group"
     return f"sent {done.get('signal')} to {whom} (pid {done.get('pid')})"

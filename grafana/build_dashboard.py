@@ -146,6 +146,24 @@ def signal_panels() -> list[timeseries.Panel]:
             place(latency, 11, 16, 20, 8, 8)]
 
 
+def restart_panels() -> list[timeseries.Panel]:
+    # Counters drawn as steps, as the signals are: each restart is one event.
+    restarts = (graph("Child restarts", "Times pidone started the command again since it "
+                      "started, by reason: exit (--restart after the child exited on its own; "
+                      "steady growth is a restart loop, alert PidoneRestartLoop) or api "
+                      "(POST /restart). See GET /status for the last 10 exits.", "short",
+                      query("sum by (instance, reason) (pidone_child_restarts_total{sel})",
+                            "{{instance}} {{reason}}"))
+                .line_interpolation(common.LineInterpolation.STEP_AFTER))
+    dropped = (graph("Signals dropped while no child ran", "Signals from the OS that came "
+                     "during a restart, when no child ran: counted, never delivered to the next "
+                     "child (pidone_signals_dropped_total).", "short",
+                     query("sum by (instance, reason) (pidone_signals_dropped_total{sel})",
+                           "{{instance}} {{reason}}"))
+               .line_interpolation(common.LineInterpolation.STEP_AFTER))
+    return [place(restarts, 15, 0, 35, 12, 7), place(dropped, 16, 12, 35, 12, 7)]
+
+
 def own_panels() -> list[timeseries.Panel]:
     cpu = graph("pidone CPU", "CPU time pidone itself uses (process_cpu_seconds_total), "
                 "1 = one core.", "percentunit",
@@ -184,10 +202,12 @@ def variables() -> list[db.DatasourceVariable | db.QueryVariable]:
 
 def build() -> db.Dashboard:
     board = (db.Dashboard("pidone").uid("pidone")
-             .description("pidone, the PID 1 of containers: the child, zombies, PIDs, signals.")
+             .description("pidone, the PID 1 of containers: the child, zombies, PIDs, signals, "
+                          "restarts.")
              .tags(["pidone", "containers"]).time("now-1h", "now").refresh("30s")
              .timezone("browser").editable().variables(variables()))
-    for panel in [*child_panels(), *process_panels(), *signal_panels(), *own_panels()]:
+    for panel in [*child_panels(), *process_panels(), *signal_panels(), *own_panels(),
+                  *restart_panels()]:
         board = board.with_panel(panel)
     return board
 

@@ -38,6 +38,7 @@ QUIET_ALERTS = {
     "PidonePidsNearLimit": f"the run holds a few dozen of the cgroup's {PIDS_LIMIT} PIDs",
     "PidoneProcessesGrowing": "its 15-minute window at 1-minute steps needs a longer run",
     "PidoneSignalForwardingSlow": "pidone forwarded every signal in well under 100 ms",
+    "PidoneRestartLoop": "the app was never restarted in this run",
 }
 """Alert expressions that must return nothing in this run, and why."""
 
