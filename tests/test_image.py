@@ -137,6 +137,35 @@ def test_docker_stop_exits_143_when_the_child_keeps_sigterms_default(served) -> 
     assert sleeper.container.stop(timeout=10) == 143
 
 
+def test_a_restart_over_http_keeps_the_container_and_its_other_processes(served) -> None:
+    app = served("sh", "-c", 'echo "generation $$"; exec sleep 300')
+    app.container.wait_for_log("generation")
+    started_at = app.container.inspect("{{.State.StartedAt}}")
+    # Another process of the container, outside the child's group, as `docker exec` starts one.
+    app.container.engine.docker("exec", "--detach", app.container.id, "sh", "-c",
+                                "echo $$ > /tmp/other; exec sleep 301")
+    wait_until(lambda: app.container.exec("cat", "/tmp/other", check=False).returncode == 0, 30,
+               "the other process to start")
+    other = app.container.exec("cat", "/tmp/other").stdout.strip()
+
+    first = app.http.post("/restart")
+    assert first.status_code == 200, first.text
+    wait_until(lambda: app.container.logs().count("generation") == 2, 30, "the second generation")
+    # From inside, as `kubectl exec POD -- pidone restart` does: nothing else installed.
+    second = app.container.exec("pidone", "restart", check=False)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert second.stdout.startswith(f"pidone restart: restarted: child {first.json()['pid']} ended")
+    wait_until(lambda: app.container.logs().count("generation") == 3, 30, "the third generation")
+
+    assert app.container.inspect("{{.Id}} {{.State.Running}} {{.RestartCount}}") == \
+        f"{app.container.id} true 0"
+    assert app.container.inspect("{{.State.StartedAt}}") == started_at
+    assert app.container.exec("cat", f"/proc/{other}/cmdline").stdout == "sleep\x00301\x00"
+    assert app.sample("pidone_child_restarts_total", reason="api") == 2
+    assert app.http.get("/health").json()["status"] == "ok"
+    assert app.container.stop() == 143
+
+
 def test_docker_run_exits_with_the_commands_status(engine: Engine, pidone_image: str) -> None:
     assert engine.run(pidone_image, "sh", "-c", "exit 3").returncode == 3
 
