@@ -99,15 +99,17 @@ class PendingRestart:
     reaped, what is left of its group ended by the --grace rule, the back-off waited out
     (--restart), then the command started again."""
 
-    __slots__ = ("reason", "answer", "kill_at", "previous", "group", "group_kill_at",
-                 "group_give_up_at", "start_at", "cancelled")
+    __slots__ = ("reason", "answer", "kill_at", "stop_target", "previous", "group",
+                 "group_kill_at", "group_give_up_at", "start_at", "cancelled")
 
     def __init__(self, reason: str, answer: Future[Restarted] | None, kill_at: float | None,
                  start_at: float) -> None:
         self.reason = reason
         self.answer = answer
         self.kill_at = kill_at
-        """When the old child, still running, gets SIGKILL (POST /restart's timeout)."""
+        """When the old child, still running, gets SIGKILL (POST /restart's timeout)..."""
+        self.stop_target: str | None = None
+        """...and who gets it: whoever got the stop signal."""
         self.previous: ChildStatus | None = None
         """The old child once reaped."""
         self.group: int | None = None
@@ -223,7 +225,7 @@ class Core:
     # -- the loop -------------------------------------------------------------------------
 
     def supervise(self) -> None:
-        """Wait, reap and forward until the child has exited.
+        """Wait, reap and forward until the child has exited and no restart follows.
 
         An unexpected exception in a turn is pidone's bug: it is logged, and the loop goes on.
         Only when every turn fails, FAILED_TURNS_LIMIT in a row, does it raise CoreBroken."""
@@ -375,7 +377,8 @@ class Core:
             self.state.phase = Phase.TERMINATING
 
     def _not_running(self) -> ChildNotRunning:
-        if self._restarting():
+        """Any thread may ask: it reads the phase, not the core's own restart."""
+        if self.state.phase == Phase.RESTARTING:
             return ChildNotRunning("no child runs: a restart is under way")
         return ChildNotRunning(f"the child (pid {self.state.child.pid}) has exited")
 
@@ -462,9 +465,10 @@ class Core:
         old = self.state.child
         self._child_ended(ChildStatus(old.argv, old.pid, old.start_time, False, code, killed_by))
 
-    def _child_ended(self, ended: ChildStatus) -> None:
+    def _child_ended(self, ended: ChildStatus, group_left: bool = True) -> None:
         """Caller holds the lock: record `ended` and decide, in the same breath (no snapshot
-        sees a phase in between), whether the command starts again or pidone leaves."""
+        sees a phase in between), whether the command starts again or pidone leaves.
+        `group_left`: something of the child's process group may still run."""
         state = self.state
         state.child = ended
         now = time.time()
@@ -487,7 +491,7 @@ class Core:
         else:
             state.phase = Phase.RESTARTING
             restart.previous = ended
-            restart.group = ended.pid
+            restart.group = ended.pid if group_left else None
         state.exits.append(ExitRecord(ended.pid, now, ended.exit_code, ended.exit_signal,
                                       "exit" if reason is None else "restart", reason, backoff))
 
@@ -512,18 +516,19 @@ class Core:
         """POST /restart, taken by the core: deliver the stop signal to the configured target
         and arm the SIGKILL; the rest happens in `_advance_restart`."""
         state = self.state
+        if self._policy.stop_from_os or not (state.child.running or self._restarting()):
+            raise RestartRefused("pidone is stopping: a stop was asked, or the child has exited")
         if self._restart is not None:
             raise RestartRefused("another restart is under way")
-        if self._policy.stop_from_os or not state.child.running:
-            raise RestartRefused("pidone is stopping: a stop was asked, or the child has exited")
         with state.lock:
             state.phase = Phase.RESTARTING
-        self._restart = PendingRestart("api", answer,
-                                       time.monotonic() + restart_stop_wait(self.config, timeout), 0.0)
+        restart = PendingRestart("api", answer,
+                                 time.monotonic() + restart_stop_wait(self.config, timeout), 0.0)
+        self._restart = restart
         log.info("restart asked over HTTP: sending %s to child %d", signal_name(signo),
                  state.child.pid)
         try:
-            self._deliver(signo, "http", time.perf_counter())
+            restart.stop_target = self._deliver(signo, "http", time.perf_counter()).target
         except SignalRefused:
             self._restart = None
             with state.lock:
@@ -554,7 +559,7 @@ class Core:
             with self.state.lock:
                 if self.state.child.running:
                     log.warning("child still running after the restart's stop signal: sending SIGKILL")
-                    reached, _ = self._signal_target(signal.SIGKILL, None)
+                    reached, _ = self._signal_target(signal.SIGKILL, restart.stop_target)
                     self.state.record_forward(signal.SIGKILL, "http", reached, 0.0)
         if restart.cancelled or restart.previous is None:
             return
@@ -603,8 +608,9 @@ class Core:
                 restart.answer.set_exception(error)
             now = time.time()
             with state.lock:
+                # What failed to exec was reaped with its group, or never forked.
                 self._child_ended(ChildStatus(previous.argv, error.pid or previous.pid, now,
-                                              False, error.status, None))
+                                              False, error.status, None), group_left=False)
             self._log_child_exit(state.exits[-1])
             return
         self._has_children = True

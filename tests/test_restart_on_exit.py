@@ -26,9 +26,10 @@ def test_a_crash_loop_backs_off_then_leaves_with_the_last_status(start_pidone):
                            wait=False)
     first, second, third = starts(running, 3)
     assert running.wait() == 3
-    # The back-off is a floor; the ceiling only says nothing else waited in between.
-    assert 1.0 <= second - first < 1.0 + 3.0
-    assert 2.0 <= third - second < 2.0 + 3.0
+    # The back-offs pidone announced were honoured (floors: a child's interpreter takes its
+    # time to report, more so on a loaded machine, so the ceilings are loose).
+    assert 1.0 <= second - first < 1.0 + 5.0
+    assert 2.0 <= third - second < 2.0 + 5.0
     assert "exited with status 3: restarting it in 1s" in running.stderr
     assert "restarting it in 2s (--restart on-failure, failure 2 of 3 in a row)" in running.stderr
 
@@ -63,10 +64,12 @@ def test_a_stop_during_the_back_off_leaves_at_once_with_the_last_status(start_pi
     """docker stop, the kubelet: TERM (or INT, QUIT) while no child runs ends pidone then and
     there, restart policy or not. Other signals meanwhile are dropped and counted."""
     running = start_pidone(workload("exit=4"), "--restart", "always")
-    running.expect_report("ready")
-    health = wait_for_status(running, "/health", 200)
-    while health["phase"] != "restarting":
-        health = wait_for_status(running, "/health", 200)
+    starts(running, 2)
+    deadline = time.monotonic() + 20
+    while len(running.http.get("/status").json()["exits"]) < 2:  # in the 2 s back-off
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    assert running.http.get("/health").json()["phase"] == "restarting"
     assert wait_for_status(running, "/readyz", 503)["status"] == "restarting"
     running.send(signal.SIGHUP)
     running.send(signal.SIGUSR1)
@@ -79,7 +82,7 @@ def test_a_stop_during_the_back_off_leaves_at_once_with_the_last_status(start_pi
     assert running.wait() == 4
     assert time.monotonic() - sent_at < 1.0  # not after the rest of the back-off
     with pytest.raises(AssertionError, match="closed"):
-        running.read_report(timeout=5)  # no second child ever reported "ready"
+        running.read_report(timeout=5)  # no third child ever reported "ready"
 
 
 def test_a_restarted_child_does_not_get_the_signals_sent_while_none_ran(start_pidone):
