@@ -103,33 +103,49 @@ def default_base_url(http_setting: str) -> str:
     return f"http://{host}:{address.port}"
 
 
-def probe(url: str, timeout: float) -> tuple[bool, str]:
-    """(healthy, one line saying why) for GET url; `unix:/path` asks /health over that socket."""
+class Unreachable(Exception):
+    """No answer from pidone at that address: the reason, for a person."""
+
+
+def ask(url: str, method: str, default_path: str, timeout: float,
+        headers: Mapping[str, str] | None = None) -> tuple[int, object]:
+    """(HTTP status, the JSON document or None) of one request to pidone at `url`.
+    ValueError for a URL that is neither http:// nor unix:; Unreachable when no answer came."""
+    connection, path = _connect(url, timeout, default_path)
     try:
-        connection, path = connect(url, timeout, "/health")
-    except ValueError as error:
-        return False, f"bad URL {url!r}: {error}"
-    try:
-        connection.request("GET", path, headers={"Accept": "application/json"})
+        connection.request(method, path, headers={"Accept": "application/json", **(headers or {})})
         answer = connection.getresponse()
         body = answer.read(65536)
     except (OSError, http.client.HTTPException) as error:
-        reason = getattr(error, "strerror", None) or str(error) or type(error).__name__
-        return False, f"cannot reach {url}: {reason}"
+        raise Unreachable(getattr(error, "strerror", None) or str(error) or type(error).__name__) \
+            from None
     finally:
         connection.close()
     try:
-        document = json.loads(body)
+        return answer.status, json.loads(body)
+    except ValueError:
+        return answer.status, None
+
+
+def probe(url: str, timeout: float) -> tuple[bool, str]:
+    """(healthy, one line saying why) for GET url; `unix:/path` asks /health over that socket."""
+    try:
+        answered, document = ask(url, "GET", "/health", timeout)
+    except ValueError as error:
+        return False, f"bad URL {url!r}: {error}"
+    except Unreachable as reason:
+        return False, f"cannot reach {url}: {reason}"
+    try:
         status = document["status"]
-    except (ValueError, TypeError, KeyError):
-        return False, f"{url} answered {answer.status} without a pidone health document"
-    if answer.status == 200 and status == "ok":
+    except (TypeError, KeyError):
+        return False, f"{url} answered {answered} without a pidone health document"
+    if answered == 200 and status == "ok":
         child = document.get("child") or {}
         return True, f"ok: child {child.get('pid')} up {child.get('uptime_seconds')}s"
-    return False, f"{url} answered {answer.status}: {status}"
+    return False, f"{url} answered {answered}: {status}"
 
 
-def connect(url: str, timeout: float, default_path: str) -> tuple[http.client.HTTPConnection, str]:
+def _connect(url: str, timeout: float, default_path: str) -> tuple[http.client.HTTPConnection, str]:
     """A connection to the pidone at `url` (`http://HOST:PORT[/PATH]` or `unix:/path`) and the
     path to ask: the URL's own, else `default_path`. ValueError for a URL that is neither."""
     if url.startswith("unix:"):

@@ -9,15 +9,13 @@ which failure it was (docs/SPEC.md, "Command line").
 from __future__ import annotations
 
 import getopt
-import http.client
-import json
 import os
 import sys
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 from app.numbers import parse_seconds
-from app.probe import connect, default_base_url
+from app.probe import Unreachable, ask, default_base_url
 from app.signals import TARGETS, SignalNameError, parse_signal, signal_name
 
 DONE, FAILED, USAGE_ERROR, UNREACHABLE, NOT_ALLOWED, NOT_NOW = 0, 1, 2, 3, 4, 5
@@ -38,7 +36,7 @@ class SteerUsageError(Exception):
     pass
 
 
-class Ask(NamedTuple):
+class Request(NamedTuple):
     """One request to pidone's API."""
 
     base_url: str
@@ -49,17 +47,17 @@ class Ask(NamedTuple):
 def main(command: str, args: Sequence[str]) -> int:
     """`command` is "signal" or "restart"."""
     try:
-        ask = parse_args(command, args, os.environ)
+        request = parse_args(command, args, os.environ)
         token = _token(os.environ)
     except SteerUsageError as error:
         print(f"pidone {command}: {error}", file=sys.stderr)
         return USAGE_ERROR
-    status, line = call(ask, token)
+    status, line = call(request, token)
     print(f"pidone {command}: {line}", file=sys.stdout if status == DONE else sys.stderr)
     return status
 
 
-def parse_args(command: str, args: Sequence[str], env: Mapping[str, str]) -> Ask:
+def parse_args(command: str, args: Sequence[str], env: Mapping[str, str]) -> Request:
     usage = USAGES[command]
     longs = ["url=", "help", "target=" if command == "signal" else "timeout="]
     try:
@@ -88,14 +86,14 @@ def parse_args(command: str, args: Sequence[str], env: Mapping[str, str]) -> Ask
         if rest:
             raise SteerUsageError(f"unexpected argument {rest[0]!r}: {usage}")
         timeout = float(query.partition("=")[2] or 10)
-        return Ask(base_url, f"/restart{query}", timeout + RESTART_WAIT)
+        return Request(base_url, f"/restart{query}", timeout + RESTART_WAIT)
     if len(rest) != 1:
         raise SteerUsageError(f"name one signal: {usage}")
     try:
         signo = parse_signal(rest[0])
     except SignalNameError as error:
         raise SteerUsageError(str(error)) from None
-    return Ask(base_url, f"/signal/{signal_name(signo)}{query}", SIGNAL_WAIT)
+    return Request(base_url, f"/signal/{signal_name(signo)}{query}", SIGNAL_WAIT)
 
 
 def _token(env: Mapping[str, str]) -> str | None:
@@ -108,33 +106,19 @@ def _token(env: Mapping[str, str]) -> str | None:
         raise SteerUsageError(str(error)) from None
 
 
-def call(ask: Ask, token: str | None) -> tuple[int, str]:
-    """(exit status, one line saying what was done or why not) for POST ask.path."""
+def call(request: Request, token: str | None) -> tuple[int, str]:
+    """(exit status, one line saying what was done or why not) for POST request.path."""
+    headers = {"Authorization": f"Bearer {token}"} if token is not None else None
     try:
-        connection, path = connect(ask.base_url, ask.wait, ask.path)
+        status, document = ask(request.base_url, "POST", request.path, request.wait, headers)
     except ValueError as error:
-        return USAGE_ERROR, f"bad URL {ask.base_url!r}: {error}"
-    headers = {"Accept": "application/json"}
-    if token is not None:
-        headers["Authorization"] = f"Bearer {token}"
-    try:
-        connection.request("POST", path, headers=headers)
-        answer = connection.getresponse()
-        body = answer.read(65536)
-    except (OSError, http.client.HTTPException) as error:
-        reason = getattr(error, "strerror", None) or str(error) or type(error).__name__
-        return UNREACHABLE, f"cannot reach pidone at {ask.base_url}: {reason}"
-    finally:
-        connection.close()
-    try:
-        document = json.loads(body)
-    except ValueError:
-        document = None
+        return USAGE_ERROR, f"bad URL {request.base_url!r}: {error}"
+    except Unreachable as reason:
+        return UNREACHABLE, f"cannot reach pidone at {request.base_url}: {reason}"
     if not isinstance(document, dict):
-        return FAILED, f"{ask.base_url} answered {answer.status}, not as pidone"
-    if answer.status != 200:
-        return (EXIT_FOR_STATUS.get(answer.status, FAILED),
-                f"pidone answered {answer.status}: {document.get('error')}")
+        return FAILED, f"{request.base_url} answered {status}, not as pidone"
+    if status != 200:
+        return EXIT_FOR_STATUS.get(status, FAILED), f"pidone answered {status}: {document.get('error')}"
     return DONE, _describe(document)
 
 

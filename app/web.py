@@ -6,6 +6,7 @@ import asyncio
 import signal
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import Future
 from email.utils import formatdate
 from typing import Any
 
@@ -157,6 +158,23 @@ def read_signal(text: str) -> int:
         raise ValueError(f"{bad}: use a name such as TERM, SIGHUP, RTMIN+3, or a number") from None
 
 
+REFUSALS: tuple[tuple[type[Exception], int], ...] = (
+    (ChildNotRunning, 409), (RestartRefused, 409), (SignalRefused, 403), (ExecError, 500))
+"""What the core answers instead of doing what was asked, and the HTTP status for it."""
+
+
+async def ask_core(asked: Future[Any], within: float, too_late: str) -> Any:
+    """The core's answer to a request, or the error response for its refusal (REFUSALS), or
+    503 `too_late` when it has not answered within `within` seconds."""
+    try:
+        return await asyncio.wait_for(asyncio.wrap_future(asked), within)
+    except tuple(kind for kind, _ in REFUSALS) as refused:
+        return error(next(status for kind, status in REFUSALS if isinstance(refused, kind)),
+                     str(refused))
+    except asyncio.TimeoutError:
+        return error(503, too_late)
+
+
 async def send_signal(request: Request) -> Response:
     """Forward the named signal now, to ?target= or the configured target. -r rewrites do not
     apply: the caller named the signal it wants, where a rewrite adapts signals that an
@@ -167,16 +185,11 @@ async def send_signal(request: Request) -> Response:
         target = query_value(request, "target", read_target)
     except ValueError as bad:
         return error(400, str(bad))
-    try:
-        delivery = await asyncio.wait_for(asyncio.wrap_future(core.send(signo, target)),
-                                          CORE_ANSWER_TIMEOUT)
-    except ChildNotRunning as gone:
-        return error(409, str(gone))
-    except SignalRefused as refused:
-        return error(403, str(refused))
-    except asyncio.TimeoutError:
-        return error(503, f"pidone's core loop did not answer within {CORE_ANSWER_TIMEOUT:g}s: "
-                          "the signal was not sent (see /livez)")
+    delivery = await ask_core(core.send(signo, target), CORE_ANSWER_TIMEOUT,
+                              f"pidone's core loop did not answer within {CORE_ANSWER_TIMEOUT:g}s: "
+                              "the signal was not sent (see /livez)")
+    if isinstance(delivery, Response):
+        return delivery
     answer = {"signal": signal_name(delivery.signo), "number": delivery.signo,
               "pid": delivery.pid, "target": delivery.target}
     if delivery.processes is not None:
@@ -195,17 +208,10 @@ async def restart_child(request: Request) -> Response:
     # The stop, the --grace rule for the group (and its last SIGKILL), then the exec.
     answer_within = (restart_stop_wait(core.config, timeout) + core.config.grace
                      + LAST_REAP_TIMEOUT + CORE_ANSWER_TIMEOUT)
-    try:
-        restarted = await asyncio.wait_for(asyncio.wrap_future(core.restart(signo, timeout)),
-                                           answer_within)
-    except RestartRefused as refused:
-        return error(409, str(refused))
-    except SignalRefused as refused:
-        return error(403, str(refused))
-    except ExecError as failed:
-        return error(500, str(failed))
-    except asyncio.TimeoutError:
-        return error(503, f"no new child runs after {answer_within:g}s (see /livez and /status)")
+    restarted = await ask_core(core.restart(signo, timeout), answer_within,
+                               f"no new child runs after {answer_within:g}s (see /livez and /status)")
+    if isinstance(restarted, Response):
+        return restarted
     previous = restarted.previous
     return JSONResponse({
         "previous": {"pid": previous.pid, "exit_code": previous.exit_code,
