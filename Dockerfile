@@ -13,7 +13,7 @@ COPY pyproject.toml README.md constraints.txt ./
 COPY app/ app/
 COPY bin/ bin/
 # /wheels holds pidone and its dependencies, all pure Python: a wheelhouse that installs
-# offline into any image with Python 3.11+ (docker build --target build; see README).
+# offline into any image with Python 3.11+ (docker build --target build; see README, "A Python image").
 # constraints.txt pins them at the versions the tests ran with, as in `make venv`.
 RUN python -m pip wheel --no-cache-dir -c constraints.txt --wheel-dir /wheels . \
  && python -m venv --without-pip /opt/pidone \
@@ -21,7 +21,7 @@ RUN python -m pip wheel --no-cache-dir -c constraints.txt --wheel-dir /wheels . 
         --find-links /wheels /wheels/pidone-*.whl
 
 # /opt/pidone self-contained: its own Python and C library, from the same wheels, for images
-# without Python or a shell (docker build --target bundle; see README "pidone in any image").
+# without Python or a shell (docker build --target bundle; see docs/images.md).
 FROM ${PYTHON_IMAGE} AS bundle-build
 # patchelf only rewrites the bundle's library paths at build time: the release's own is fine.
 # hadolint ignore=DL3008

@@ -42,24 +42,26 @@ exit with the child's status. Serves /health, /metrics and POST /signal.
 
 options:
   -c, --single-child        signals go to the child alone, not its process group
-  -g                        signals go to the child's process group (the default)
+  -g                        signals go to the child's process group (default)
   -s, --subreaper           register as child subreaper (when not PID 1)
   -p, --pdeathsig SIG       signal pidone gets when its parent dies
-  -r, --rewrite FROM:TO     rewrite signal FROM into TO before forwarding; TO 0 drops it
+  -r, --rewrite FROM:TO     rewrite signal FROM into TO before forwarding;
+                            TO 0 drops it
   -e, --remap-exit CODE     exit 0 when the child exits with CODE (repeatable)
   -v, --verbose             more log output (repeatable)
   -w, --warn-on-reap        log a warning for each orphan zombie reaped
       --http ADDR           HOST:PORT, [V6]:PORT, :PORT, unix:/path or off
                             (default {DEFAULT_HTTP})
-      --http-mode MODE      permissions of a unix: socket, in octal (default {DEFAULT_HTTP_MODE:o})
-      --token-file PATH     bearer token required by /signal, /status, /processes
-      --grace SECONDS       after the child exits: SIGTERM the rest, wait, SIGKILL
-                            (default {DEFAULT_GRACE:g})
+      --http-mode MODE      permissions of a unix: socket, octal (default {DEFAULT_HTTP_MODE:o})
+      --token-file PATH     bearer token for /signal, /status, /processes
+      --grace SECONDS       after the child exits: SIGTERM the rest, wait,
+                            SIGKILL (default {DEFAULT_GRACE:g})
       --term-delay SECONDS  on SIGTERM, turn /readyz to 503 and forward it later
-      --stop-timeout SECONDS  SIGKILL the child this long after a forwarded TERM/INT/QUIT
+      --stop-timeout SECONDS  SIGKILL the child SECONDS after a forwarded
+                            TERM/INT/QUIT
       --log-format FORMAT   text or json
-      --restart POLICY      when the child exits: never (leave with its status, the
-                            default), on-failure or always (start it again)
+      --restart POLICY      never (the default: leave when the child exits),
+                            on-failure or always (start it again)
       --restart-max N       leave at the Nth failure in a row (default {DEFAULT_RESTART_MAX})
   -V, --version             print the version and exit
   -h, --help                print this help and exit

@@ -24,7 +24,7 @@ a busy node does not explain it."""
 STOP_TIMEOUT = 1.0
 """Seconds pidone waits for in-flight requests when it leaves; it exits with os._exit anyway."""
 
-# uvicorn's knobs, set on purpose rather than inherited (see README "HTTP API"). Connections,
+# uvicorn's knobs, set on purpose rather than inherited (see docs/http.md). Connections,
 # request heads and unsent answers are bounded by app/guard.py, not by uvicorn's
 # limit_concurrency, which answers 503 to every request, probes included, once slow clients
 # hold that many connections.

@@ -292,10 +292,11 @@ def pidone_image(engine: Engine, base_image: str) -> str:
     return engine.build("pidone", build_args={"PYTHON_IMAGE": base_image})
 
 
-def readme_dockerfile(after: str) -> str:
-    """The first ```dockerfile block of the README after the line that contains `after`."""
-    text = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+def documented_dockerfile(page: str, after: str) -> str:
+    """The first ```dockerfile block of `page` (README.md, docs/images.md) after the line that
+    contains `after`: the recipes users copy are the ones built."""
+    text = (Path(__file__).resolve().parent.parent / page).read_text()
     block = re.search(r"```dockerfile\n(.*?)```", text[text.index(after):], re.S)
-    assert block, f"no dockerfile block after {after!r} in README.md"
+    assert block, f"no dockerfile block after {after!r} in {page}"
     return block.group(1)
 

@@ -4,7 +4,7 @@ without Python: Debian bookworm minbase, a root without a shell or a C library, 
 
 The bundle is built by the real engine (tests/engine.py) from the Dockerfile. The behaviours
 run under `unshare` in roots that stand in for images (a pipe to acknowledge each step, the
-init's PID from outside); the README's two lines are then built and run in the engine too."""
+init's PID from outside); the recipes of docs/images.md are then built and run in the engine too."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ import pytest
 from bench.probe import compile_probe
 from conftest import free_loopback_port, scrape
 from dockerfile_stages import read_stages
-from engine import DOCKER, Engine, readme_dockerfile
+from engine import DOCKER, Engine, documented_dockerfile
 from observe import wait_until
 from rootfs import CONTAINER_PATH, DebianRoot, exec_in, in_root, make_static_root
 
@@ -246,16 +246,16 @@ def test_an_images_ld_library_path_cannot_load_its_older_libc_into_pidone(roots,
 
 @pytest.fixture(scope="module")
 def app_context(roots: Roots, scratch: Path) -> Path:
-    """A build context holding `myapp`, the README recipes' workload: the static C probe."""
+    """A build context holding `myapp`, the recipes' workload: the static C probe."""
     context = scratch / "context"
     context.mkdir()
     shutil.copy(roots.probe, context / "myapp")
     return context
 
 
-def test_the_readme_recipe_from_scratch_runs_in_the_engine(engine: Engine, bundle_image: str,
-                                                           app_context: Path) -> None:
-    recipe = readme_dockerfile("**An image without a shell or a C library**")
+def test_the_recipe_from_scratch_runs_in_the_engine(engine: Engine, bundle_image: str,
+                                                    app_context: Path) -> None:
+    recipe = documented_dockerfile("docs/images.md", "**An image without a shell or a C library**")
     assert f"COPY --from={bundle_image} {HOME} {HOME}" in recipe
     image = engine.build("recipe-scratch", context=app_context, network="none", dockerfile=recipe)
     assert engine.run(image, "/myapp", "exit", "7").returncode == 7
@@ -271,12 +271,13 @@ def test_the_readme_recipe_from_scratch_runs_in_the_engine(engine: Engine, bundl
         engine.docker("rm", "--force", container.id)
 
 
-def test_the_readme_recipe_for_debian_runs_in_the_engine(engine: Engine, bundle_image: str,
-                                                         roots: Roots) -> None:
+def test_the_recipe_for_debian_runs_in_the_engine(engine: Engine, bundle_image: str,
+                                                  roots: Roots) -> None:
     """On the bookworm root without Python, imported as an image; the child's environment is
     Docker's alone (PATH, HOSTNAME, HOME), nothing of pidone's."""
     debian = import_root(engine, roots.bookworm, "local/debian:bookworm-minbase")
-    recipe = readme_dockerfile("**Debian, Ubuntu**").replace("debian:bookworm-slim", debian)
+    recipe = documented_dockerfile("docs/images.md", "**Debian, Ubuntu**")
+    recipe = recipe.replace("debian:bookworm-slim", debian)
     image = engine.build("recipe-debian", context=None, network="none", dockerfile=recipe)
     assert engine.run(image, "sh", "-c", "exit 5").returncode == 5
     listed = engine.run(image, "env")

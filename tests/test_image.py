@@ -14,7 +14,7 @@ import pytest
 from app import __version__
 from app.config import DEFAULT_PORT
 from conftest import forwarded, free_loopback_port, scrape_with, wait_until_answers
-from engine import Container, Engine, readme_dockerfile
+from engine import Container, Engine, documented_dockerfile
 from observe import wait_until
 
 IMAGE_USER = "10101"
@@ -210,7 +210,7 @@ def test_the_readme_wheelhouse_recipe_installs_offline_into_another_image(
     assert any(wheel.startswith("pidone-") for wheel in wheels), wheels
     # Pure Python throughout, so the wheelhouse serves any image's Python, musl or glibc.
     assert all(wheel.endswith("-none-any.whl") for wheel in wheels), wheels
-    recipe = readme_dockerfile("**Any image with Python 3.11 or newer**")
+    recipe = documented_dockerfile("README.md", "### A Python image")
     assert f"--from={wheelhouse} " in recipe
     # No network: the wheelhouse is all it installs from.
     image = engine.build("recipe-wheelhouse", context=None, network="none",
@@ -220,9 +220,9 @@ def test_the_readme_wheelhouse_recipe_installs_offline_into_another_image(
     assert version.stdout.strip() == f"pidone {__version__}", version.stdout + version.stderr
 
 
-def test_the_readme_venv_copy_recipe_works_on_the_same_base(engine: Engine, base_image: str,
-                                                            pidone_image: str) -> None:
-    recipe = readme_dockerfile("**A Python image of the same base**")
+def test_the_venv_copy_recipe_works_on_the_same_base(engine: Engine, base_image: str,
+                                                     pidone_image: str) -> None:
+    recipe = documented_dockerfile("docs/images.md", "**A Python image of the same base**")
     assert f"--from={pidone_image} " in recipe
     image = engine.build("recipe-venv", context=None, network="none",
                          dockerfile=f"FROM {base_image}\n{recipe}")

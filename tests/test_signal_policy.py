@@ -1,6 +1,6 @@
 """The signal policy in-process, on a fake clock: -r × --term-delay × --stop-timeout × where the
 signal comes from × a second SIGTERM, each row saying what the child gets, when, and whether
-readiness ends. The rules (README, "Signals and stopping"): the rewrite decides first; a TERM
+readiness ends. The rules (docs/cli.md, "Signals and stopping"): the rewrite decides first; a TERM
 rewritten to 0 changes nothing; --term-delay holds back the first SIGTERM from the OS (its
 rewrite is what is delivered, once); a second SIGTERM goes at once; API signals are neither
 rewritten nor delayed; --stop-timeout starts with the first stop delivered."""
