@@ -579,15 +579,21 @@ class Core:
                 restart.group_kill_at = now + self.config.grace
                 return False
             os.killpg(group, 0)
+            if restart.group_give_up_at is None and now >= restart.group_kill_at:
+                log.warning("processes of child %d's group left after %.3gs grace: sending SIGKILL",
+                            restart.previous.pid, self.config.grace)
+                os.killpg(group, signal.SIGKILL)
+                restart.group_give_up_at = now + LAST_REAP_TIMEOUT
+                return False
         except ProcessLookupError:
+            restart.group = None  # nobody left: the number is never used again
+            return True
+        except PermissionError:
+            log.error("processes of child %d's group may not be signalled (permission denied): "
+                      "starting the new child anyway", restart.previous.pid)
             restart.group = None
             return True
-        if restart.group_give_up_at is None and now >= restart.group_kill_at:
-            log.warning("processes of child %d's group left after %.3gs grace: sending SIGKILL",
-                        restart.previous.pid, self.config.grace)
-            os.killpg(group, signal.SIGKILL)
-            restart.group_give_up_at = now + LAST_REAP_TIMEOUT
-        elif restart.group_give_up_at is not None and now >= restart.group_give_up_at:
+        if restart.group_give_up_at is not None and now >= restart.group_give_up_at:
             log.error("processes of child %d's group outlived SIGKILL: starting the new child anyway",
                       restart.previous.pid)
             restart.group = None
