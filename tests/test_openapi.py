@@ -24,7 +24,7 @@ from app.core import Core
 from app.signals import SignalNameError, parse_signal
 from app.state import ChildStatus, CoreState
 from app.web import build_app
-from conftest import ROOT, workload
+from conftest import ROOT, scrape, workload
 
 DOCUMENT = ROOT / "docs" / "openapi.yaml"
 EXAMPLES_PER_OPERATION = 25
@@ -111,3 +111,5 @@ def test_fuzzed_requests_get_documented_answers_and_never_a_5xx(start_pidone):
             fuzz()
             assert running.proc.poll() is None, f"pidone exited during {operation.label} ({mode})"
     assert running.http.get("/health").status_code == 200
+    # The fuzzer's restarts went through: their answers were checked against the document too.
+    assert scrape(running)[("pidone_child_restarts_total", (("reason", "api"),))] >= 1
