@@ -195,3 +195,29 @@ def test_a_command_that_cannot_run_again_is_500_and_pidone_leaves_with_127(start
     assert answer.status_code == 500 and "cannot run" in answer.json()["error"]
     assert running.wait() == 127
     assert "no such file or directory" in running.stderr
+
+
+def test_a_restarted_child_owns_the_terminal_as_the_first_did(start_pidone):
+    """docker run -it: the new child's group becomes the terminal's foreground group, so
+    Ctrl-C reaches it."""
+    import pty
+
+    from test_tty import controlling_terminal
+
+    master, slave = pty.openpty()
+    try:
+        running = start_pidone(workload("state"), stdin=slave, preexec_fn=controlling_terminal(slave))
+        pids = []
+        for generation in ("first", "restarted"):
+            state = dict(w.split("=") for w in running.expect_report("state").split()[1:])
+            assert state["fg"] == state["pgid"] == state["pid"], (generation, state)
+            pids.append(state["pid"])
+            running.expect_report("ready")
+            if generation == "first":
+                assert running.http.post("/restart").status_code == 200
+        assert pids[0] != pids[1]
+        os.write(master, b"\x03")  # the terminal sends SIGINT to its foreground group
+        assert running.wait() == 130
+    finally:
+        os.close(master)
+        os.close(slave)
