@@ -498,8 +498,8 @@ class Core:
     def _log_child_exit(self, ended: ExitRecord) -> None:
         how = (f"killed by {signal_name(ended.exit_signal)}" if ended.exit_signal is not None
                else f"exited with status {ended.exit_code}")
-        if ended.reason == "api":
-            log.info("child %d %s: restarting it (POST /restart)", ended.pid, how)
+        if ended.reason == "api":  # a warning too: the workload's PID changes, say so by default
+            log.warning("child %d %s: restarting it (POST /restart)", ended.pid, how)
         elif ended.reason == "exit":
             log.warning("child %d %s: restarting it in %.3gs (--restart %s, failure %d of %d in a row)",
                         ended.pid, how, ended.backoff_seconds, self.config.restart,

@@ -118,6 +118,9 @@ def test_a_server_holding_a_port_is_restarted_and_binds_it_again(start_pidone):
     assert [(e["pid"], e["exit_code"], e["exit_signal"], e["followed_by"], e["reason"])
             for e in status["exits"]] == [(int(old), 143, "SIGTERM", "restart", "api")]
     assert status["child"]["pid"] == int(new) and status["phase"] == "running"
+    running.send(signal.SIGKILL)
+    running.wait()
+    assert f"child {old} killed by SIGTERM: restarting it (POST /restart)" in running.stderr
 
 
 @pytest.mark.parametrize("params, words, previous", [
