@@ -12,6 +12,8 @@ APT_PACKAGES += catatonit wrk hyperfine gcc libc6-dev
 # A container engine of our own for the image tests (tests/engine.py starts a private dockerd),
 # compose 1.29 for compose.yaml, and mmdebstrap for a local base image: no registry is reachable.
 APT_PACKAGES += docker.io docker-compose mmdebstrap
+# nginx-light: a real pre-fork server in C as pidone's child (tests/test_prefork_servers.py).
+APT_PACKAGES += nginx-light
 # patchelf builds the self-contained bundle (bundle/build.py); Debian's Python with pip builds
 # the benchmarks' one.
 APT_PACKAGES += patchelf python3-pip

@@ -11,8 +11,8 @@ import stat
 import sys
 
 from app import __version__
-from app.config import (DEFAULT_GRACE, DEFAULT_HTTP, DEFAULT_HTTP_MODE, DEFAULT_RESTART_MAX,
-                        RESTART_POLICIES, Config)
+from app.config import (CHILD, DEFAULT_GRACE, DEFAULT_HTTP, DEFAULT_HTTP_MODE, DEFAULT_RESTART_MAX,
+                        GROUP, RESTART_POLICIES, Config)
 from app.excerpt import excerpt
 from app.numbers import is_whole_number, parse_seconds
 from app.signals import parse_rewrite, parse_signal
@@ -41,8 +41,10 @@ Run COMMAND as the one child: reap every zombie, forward every signal,
 exit with the child's status. Serves /health, /metrics and POST /signal.
 
 options:
-  -c, --single-child        signals go to the child alone, not its process group
-  -g                        signals go to the child's process group (default)
+  -c, --single-child        every signal to the child alone (default: TERM, INT,
+                            QUIT to its process group, the others to the child)
+  -g                        every signal to the child's process group (the last
+                            of -g and -c decides)
   -s, --subreaper           register as child subreaper (when not PID 1)
   -p, --pdeathsig SIG       signal pidone gets when its parent dies
   -r, --rewrite FROM:TO     rewrite signal FROM into TO before forwarding;
@@ -124,9 +126,9 @@ def parse_config(args: Sequence[str], env: Mapping[str, str]) -> Config:
         if flag in ("-V", "--version"):
             raise EarlyExit(f"pidone {__version__}\n")
         if flag in ("-c", "--single-child"):
-            given["single_child"] = True
+            given["signal_target"] = CHILD
         elif flag == "-g":
-            given["single_child"] = False
+            given["signal_target"] = GROUP
         elif flag in ("-s", "--subreaper"):
             given["subreaper"] = True
         elif flag in ("-p", "--pdeathsig"):
@@ -230,7 +232,9 @@ def _from_environment(env: Mapping[str, str], given: Mapping[str, object]) -> di
     """Settings from PIDONE_* and the peers' variables, read only where no flag decided."""
     found: dict[str, object] = {}
     if env.get("PIDONE_SINGLE_CHILD") == "1" or env.get("DUMB_INIT_SETSID") == "0":
-        found["single_child"] = True
+        found["signal_target"] = CHILD  # the narrower target wins when both are set
+    elif env.get("TINI_KILL_PROCESS_GROUP") == "1":
+        found["signal_target"] = GROUP
     if env.get("PIDONE_SUBREAPER") == "1" or "TINI_SUBREAPER" in env:
         found["subreaper"] = True
     if "PIDONE_LOG_LEVEL" in env and "verbosity" not in given:

@@ -21,9 +21,13 @@ RESTART_POLICIES = ("never", "on-failure", "always")
 DEFAULT_RESTART_MAX = 5
 """Failures in a row after which --restart gives up and pidone leaves with the last status."""
 
+BY_SIGNAL, GROUP, CHILD = "by-signal", "group", "child"
+"""The values of Config.signal_target: the default rule (stops to the child's group, the rest
+to the child alone, app/policy.py), every signal to the group (-g), or to the child (-c)."""
+
 
 _DEFAULTS = {
-    "command": (), "single_child": False, "subreaper": False, "pdeathsig": None,
+    "command": (), "signal_target": BY_SIGNAL, "subreaper": False, "pdeathsig": None,
     "rewrites": MappingProxyType({}), "remap_exit": frozenset(), "verbosity": 0,
     "warn_on_reap": False, "http": DEFAULT_HTTP, "http_mode": DEFAULT_HTTP_MODE, "token": None,
     "grace": DEFAULT_GRACE, "term_delay": 0.0, "stop_timeout": None, "log_format": "text",
@@ -38,7 +42,7 @@ class Config(namedtuple("Config", _DEFAULTS, defaults=tuple(_DEFAULTS.values()))
 
     __slots__ = ()
     command: tuple[str, ...]
-    single_child: bool
+    signal_target: str
     subreaper: bool
     pdeathsig: int | None
     rewrites: Mapping[int, int]
@@ -65,7 +69,7 @@ class Config(namedtuple("Config", _DEFAULTS, defaults=tuple(_DEFAULTS.values()))
 
         return {
             "command": list(self.command),
-            "single_child": self.single_child,
+            "signal_target": self.signal_target,
             "subreaper": self.subreaper,
             "pdeathsig": signal_name(self.pdeathsig) if self.pdeathsig else None,
             "rewrites": {

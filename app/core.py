@@ -9,7 +9,7 @@ from _thread import get_ident
 from collections import deque, namedtuple
 
 from app.child import ExecError, spawn_child
-from app.config import Config
+from app.config import CHILD, GROUP, Config
 from app.log import DEBUG, log
 from app.policy import SignalPolicy
 from app.restart import RestartPolicy
@@ -31,6 +31,8 @@ LAST_REAP_TIMEOUT = 5.0
 """After SIGKILL, how long to keep reaping before leaving anyway (a process stuck in D state)."""
 FAILED_TURNS_LIMIT = 100
 """Turns of the loop failing in a row before the core gives up on them (see `supervise`)."""
+NAMED_LEFTOVERS = 5
+"""How many of the processes left after --grace the SIGKILL warning names."""
 DEFAULT_RESTART_TIMEOUT = 10.0
 """Seconds POST /restart waits for the child after its stop signal, without --stop-timeout."""
 GROUP_POLL_INTERVAL = 0.02
@@ -162,15 +164,17 @@ class Core:
     the signal policy; the HTTP side reads `snapshot` and asks through `send`."""
 
     def __init__(self, config: Config, state: CoreState, start: Start = Start()) -> None:
+        """`start`: how the first child was started (with a terminal, its group is the
+        terminal's foreground group: job control)."""
         self.config = config
         self.state = state
         self._start = start
-        self._policy = SignalPolicy(config.rewrites, config.term_delay, config.stop_timeout)
+        self._policy = SignalPolicy(config.rewrites, config.term_delay, config.stop_timeout,
+                                    config.signal_target, start.take_terminal)
         self._restart_policy = RestartPolicy(config.restart, config.restart_max, config.remap_exit)
         self._restart: PendingRestart | None = None
         self._stops_delivered: set[int] = set()
         """Stop signals pidone delivered to this child (see RestartPolicy.failed)."""
-        self._target_group = not config.single_child
         self._has_children = True
         self._core_thread = get_ident()
         self._requests: deque[Request] = deque()
@@ -265,11 +269,15 @@ class Core:
         state = self.state
         child_pid = state.child.pid
         reaped_orphans: list[int] = []
+        names: dict[int, str] | None = {} if self.config.warn_on_reap else None
         child_exited = False
         with state.lock:
             while True:
                 try:
-                    pid, wait_status = os.waitpid(-1, os.WNOHANG)
+                    if names is None:
+                        pid, wait_status = os.waitpid(-1, os.WNOHANG)
+                    else:
+                        pid, wait_status = _wait_naming(names)
                 except ChildProcessError:
                     self._has_children = False
                     break
@@ -284,9 +292,10 @@ class Core:
             state.zombies_reaped += len(reaped_orphans)
         if child_exited:
             self._log_child_exit(state.exits[-1])
-        if self.config.warn_on_reap:
+        if names is not None:
             for pid in reaped_orphans:
-                log.warning("reaped zombie process %d", pid)
+                log.warning("reaped zombie process %d%s", pid,
+                            f" ({names[pid]})" if names.get(pid) else "")
 
     def on_signal(self, signo: int, learned_at: float) -> None:
         """One signal from the OS: count it; the policy says what to deliver now, if anything.
@@ -426,19 +435,21 @@ class Core:
 
     def _signal_target(self, signo: int, target: str | None) -> tuple[str, int | None]:
         """Caller holds the lock and knows the child is unreaped (its PID cannot be recycled):
-        signal `target`, None meaning the configured one (the child's group, or with -c the
-        child alone); return who got it, and for "all" how many processes."""
+        signal `target`, None meaning the configured one for `signo` (the policy's rule:
+        stops to the group, the rest to the child alone, unless -g or -c); return who got it,
+        and for "all" how many processes. A stop is followed by SIGCONT to the same target, as
+        systemd does: a stopped process would otherwise hold the stop pending until a SIGKILL."""
         pid = self.state.child.pid
         if target == "all":
             return "all", self._signal_all(signo)
-        if target == "group" or (target is None and self._target_group):
+        if target == GROUP or (target is None and self._policy.target(signo) == GROUP):
             try:
-                os.killpg(pid, signo)
-                return "group", None
+                _signal_group(pid, signo)
+                return GROUP, None
             except ProcessLookupError:
                 pass  # the child moved to another group of its own; it is still ours to signal
-        os.kill(pid, signo)
-        return "child", None
+        _signal_process(pid, signo)
+        return CHILD, None
 
     def _signal_all(self, signo: int) -> int:
         """Every process pidone sees but itself; how many. As PID 1 that is one kill(-1), which
@@ -452,7 +463,7 @@ class Core:
             # Only as PID 1 does -1 mean "this namespace"; elsewhere it is every process on the host.
             count = sum(1 for info in procfs.read_processes() if info.pid != me and info.state != "Z")
             try:
-                os.kill(-1, signo)
+                _signal_process(-1, signo)
             except ProcessLookupError:
                 return 0
             return count
@@ -575,7 +586,7 @@ class Core:
         group = restart.group
         try:
             if restart.group_kill_at is None:
-                os.killpg(group, signal.SIGTERM)
+                _signal_group(group, signal.SIGTERM)
                 restart.group_kill_at = now + self.config.grace
                 return False
             os.killpg(group, 0)
@@ -676,7 +687,7 @@ class Core:
         """End what is left, reap, and return pidone's exit status: the child's."""
         if self.state.is_pid1 or self.state.is_subreaper:
             self._end_the_rest()
-        elif self._target_group:
+        elif self._policy.target(signal.SIGTERM) == GROUP:
             self._terminate_child_group()
         with self.state.lock:
             self.state.phase = Phase.EXITED
@@ -695,7 +706,8 @@ class Core:
         if self._has_children or self._descendants():
             self.terminate_rest(signal.SIGTERM)
             if not self._reap_until(time.monotonic() + self.config.grace):
-                log.warning("processes left after %.3gs grace: sending SIGKILL", self.config.grace)
+                log.warning("processes left after %.3gs grace: sending SIGKILL%s",
+                            self.config.grace, self._name_leftovers())
                 self.terminate_rest(signal.SIGKILL)
                 self._reap_until(time.monotonic() + LAST_REAP_TIMEOUT)
 
@@ -704,24 +716,43 @@ class Core:
         as dumb-init does, it asks the child's process group (its background jobs) to stop. The
         group's number cannot have been recycled while any member lives."""
         try:
-            os.killpg(self.state.child.pid, signal.SIGTERM)
+            _signal_group(self.state.child.pid, signal.SIGTERM)
         except ProcessLookupError:
             pass  # nobody left in the group
 
     def terminate_rest(self, signo: int) -> None:
-        """Signal every process left: the whole PID namespace when PID 1, else our descendants."""
+        """Signal every process left: the whole PID namespace when PID 1, else our descendants
+        (a SIGTERM with its SIGCONT)."""
         if os.getpid() == 1:
             # Only as PID 1 does -1 mean "this namespace"; elsewhere it is every process on the host.
             try:
-                os.kill(-1, signo)
+                _signal_process(-1, signo)
             except ProcessLookupError:
                 pass
             return
         for info in self._descendants():
             try:
-                os.kill(info.pid, signo)
+                _signal_process(info.pid, signo)
             except ProcessLookupError:
                 pass
+
+    def _name_leftovers(self) -> str:
+        """" to PID (name), ... and N more" for the SIGKILL warning; "" when /proc cannot say."""
+        from app import procfs
+
+        try:
+            if os.getpid() == 1:
+                left = [info for info in procfs.read_processes() if info.pid != 1]
+            else:
+                left = self._descendants()
+        except OSError:
+            return ""  # no /proc: the warning still says that something is left
+        left = sorted((info for info in left if info.state != "Z"), key=lambda info: info.pid)
+        if not left:
+            return ""
+        named = ", ".join(f"{info.pid} ({info.name})" for info in left[:NAMED_LEFTOVERS])
+        more = len(left) - NAMED_LEFTOVERS
+        return f" to {named}" + (f" and {more} more" if more > 0 else "")
 
     def _descendants(self) -> list[ProcessInfo]:
         if os.getpid() == 1 or not self.state.is_subreaper:
@@ -747,6 +778,39 @@ class Core:
                     self.state.count_received(info.si_signo)
 
 
+def _signal_process(pid: int, signo: int) -> None:
+    """os.kill, and SIGCONT after a stop (see Core._signal_target)."""
+    os.kill(pid, signo)
+    if signo in TERMINATING:
+        os.kill(pid, signal.SIGCONT)
+
+
+def _signal_group(pgid: int, signo: int) -> None:
+    """os.killpg, and SIGCONT after a stop (see Core._signal_target)."""
+    os.killpg(pgid, signo)
+    if signo in TERMINATING:
+        os.killpg(pgid, signal.SIGCONT)
+
+
+def _wait_naming(names: dict[int, str]) -> tuple[int, int]:
+    """waitpid(-1, WNOHANG) for -w, noting in `names` the name of what it reaps: a zombie's
+    name is in /proc until it is reaped, gone after; so look first (WNOWAIT), then reap."""
+    found = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    if found is None:
+        return 0, 0
+    names[found.si_pid] = _process_name(found.si_pid)
+    return os.waitpid(found.si_pid, os.WNOHANG)
+
+
+def _process_name(pid: int) -> str:
+    """/proc/PID/comm, or "" when it cannot be read (no /proc)."""
+    try:
+        with open(f"/proc/{pid}/comm", "rb") as comm:
+            return comm.read().decode(errors="replace").rstrip("\n")
+    except OSError:
+        return ""
+
+
 def _signal_same_process(info: ProcessInfo, signo: int) -> bool:
     """Signal the process `info` describes, if it still is that process; True if it was."""
     from app import procfs
@@ -760,6 +824,8 @@ def _signal_same_process(info: ProcessInfo, signo: int) -> bool:
         if now is None or now.start_ticks != info.start_ticks:
             return False  # its PID was recycled since /proc was read; pidfd is a newcomer's
         signal.pidfd_send_signal(pidfd, signo)
+        if signo in TERMINATING:
+            signal.pidfd_send_signal(pidfd, signal.SIGCONT)
         return True
     except (ProcessLookupError, PermissionError):
         return False  # gone meanwhile, or not ours to signal (a set-user-ID program): not counted

@@ -1,4 +1,5 @@
-"""What signal reaches the child, and when: -r rewrites, --term-delay and --stop-timeout.
+"""What signal reaches the child, when, and where: -r rewrites, --term-delay, --stop-timeout,
+and the target (the child's process group or the child alone).
 
 A plain state machine, owned by the core thread: it is told what arrived and what time it is,
 and answers what to deliver. It never signals and never reads a clock, so that every
@@ -10,18 +11,30 @@ from __future__ import annotations
 import signal
 from collections.abc import Mapping
 
-from app.signals import TERMINATING
+from app.config import BY_SIGNAL, CHILD, GROUP
+from app.signals import JOB_CONTROL, TERMINATING
+
+ENDING: frozenset[int] = frozenset(TERMINATING | {signal.SIGKILL})
+"""What ends the workload: by default it reaches the child's whole group, so that a shell
+entrypoint's pipeline and background jobs stop with it (dumb-init's reason for the group)."""
+TERMINAL_JOB_CONTROL: frozenset[int] = frozenset(JOB_CONTROL | {signal.SIGCONT})
+"""With a terminal these stop and continue whole jobs, as the terminal itself does."""
 
 
 class SignalPolicy:
     """The rules, in the order they apply to a signal from the OS: the rewrite decides first
     (a signal rewritten to 0 changes nothing), then --term-delay holds back the first SIGTERM
     (readiness ends at once), then the delivery arms --stop-timeout. Signals asked for over the
-    API are not rewritten nor delayed: the caller named the signal it wants."""
+    API are not rewritten nor delayed: the caller named the signal it wants. Where a signal
+    goes depends on the signal delivered, whatever its source (`target`)."""
 
     def __init__(self, rewrites: Mapping[int, int], term_delay: float,
-                 stop_timeout: float | None) -> None:
+                 stop_timeout: float | None, signal_target: str = BY_SIGNAL,
+                 terminal: bool = False) -> None:
         self._rewrites = rewrites
+        self._signal_target = signal_target
+        self._terminal = terminal
+        """The child's group is the terminal's foreground group."""
         self._term_delay = term_delay
         self._stop_timeout = stop_timeout
         self.stop_asked = False
@@ -64,6 +77,17 @@ class SignalPolicy:
         self.stop_asked = False
         self._delayed = None
         self._kill_at = None
+
+    def target(self, signo: int) -> str:
+        """Where `signo`, as delivered, goes: GROUP or CHILD. By default a signal that ends the
+        workload reaches the whole group, and one that steers it (HUP, USR1, TTIN...) the child
+        alone: a pre-fork master (gunicorn, uvicorn --workers, nginx) tells its workers what to
+        do, while a worker that got HUP or TTIN itself would die or stop (tini's reason)."""
+        if self._signal_target != BY_SIGNAL:
+            return self._signal_target
+        if signo in ENDING or (self._terminal and signo in TERMINAL_JOB_CONTROL):
+            return GROUP
+        return CHILD
 
     def delayed_due(self, now: float) -> int | None:
         """The held-back SIGTERM (or its rewrite), once its delay has passed; None otherwise."""

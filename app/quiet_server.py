@@ -6,8 +6,9 @@ CPU (its caches have gone cold since the last one): ten of them, or even one a s
 an idle pidone more than the whole least Python init spends (bench/floor_init.py). Here an
 idle server does not wake at all: the app adds the Date header itself (app/web.py), `stop()`
 wakes the loop at once, and the core's watch learns whether the loop still turns from its
-selector (`WatchedSelector`) instead of from a tick. Imported by the HTTP thread only (it
-imports uvicorn).
+selector (`WatchedSelector`) instead of from a tick. Stopping waits for the requests in
+flight, woken by the last one's end, not for uvicorn's 0.1 s sleep and polls: pidone leaves
+within milliseconds of its last process. Imported by the HTTP thread only (it imports uvicorn).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import selectors
+import socket
 import time
 from collections.abc import Callable
 
@@ -46,9 +48,37 @@ def watched_loop(selector: WatchedSelector) -> Callable[[], asyncio.AbstractEven
     return functools.partial(asyncio.SelectorEventLoop, selector)
 
 
+class DrainingSet(set):  # type: ignore[type-arg]  # of uvicorn's connections or tasks
+    """A set that wakes `drained()` when its last member leaves."""
+
+    _emptied: asyncio.Future[None] | None = None
+
+    def discard(self, member: object) -> None:
+        super().discard(member)
+        self._wake_if_empty()
+
+    def remove(self, member: object) -> None:
+        super().remove(member)
+        self._wake_if_empty()
+
+    async def drained(self) -> None:
+        while self:
+            self._emptied = asyncio.get_running_loop().create_future()
+            await self._emptied
+
+    def _wake_if_empty(self) -> None:
+        if not self and self._emptied is not None and not self._emptied.done():
+            self._emptied.set_result(None)
+
+
 class QuietServer(uvicorn.Server):
     _loop: asyncio.AbstractEventLoop | None = None
     _wake: asyncio.Event | None = None
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.server_state.connections = DrainingSet()
+        self.server_state.tasks = DrainingSet()
 
     async def main_loop(self) -> None:
         """Until `stop()`: uvicorn's tick once (its default headers, `should_exit`), then no
@@ -59,6 +89,17 @@ class QuietServer(uvicorn.Server):
         if not await self.on_tick(0):
             await self._wake.wait()
 
+    def busy(self) -> bool:
+        """From any thread: a request is being served or an answer is still being sent. (Each
+        set is copied whole while this thread holds the GIL.) When unsure, busy."""
+        try:
+            if self.server_state.tasks:
+                return True
+            return any(connection.transport.get_write_buffer_size()
+                       for connection in tuple(self.server_state.connections))
+        except Exception:
+            return True
+
     def stop(self) -> None:
         """From any thread: finish in-flight requests and close, starting now."""
         self.should_exit = True
@@ -68,3 +109,24 @@ class QuietServer(uvicorn.Server):
                 loop.call_soon_threadsafe(wake.set)
             except RuntimeError:
                 pass  # the loop has already closed
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        """uvicorn's shutdown with lifespan off, waiting on the requests in flight themselves:
+        stop accepting, close idle connections, let the others finish their answer within
+        the graceful timeout, then cancel what is left."""
+        for server in self.servers:
+            server.close()
+        for sock in sockets or []:
+            sock.close()
+        for connection in list(self.server_state.connections):
+            connection.shutdown()
+        state = self.server_state
+        try:
+            async with asyncio.timeout(self.config.timeout_graceful_shutdown):
+                await state.connections.drained()
+                await state.tasks.drained()
+        except TimeoutError:
+            for task in state.tasks:
+                task.cancel(msg="pidone is leaving")
+        for server in self.servers:
+            await server.wait_closed()

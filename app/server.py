@@ -94,14 +94,16 @@ class HttpServer:
                 f"{silent - self._excused:.0f}s of them while the core's did")
 
     def stop(self) -> None:
-        """Ask uvicorn to finish in-flight requests and close, waiting a bounded time; remove
-        the unix socket file."""
+        """Let the requests in flight finish, waiting a bounded time; remove the unix socket
+        file. With none in flight there is nothing to wait for: pidone's exit closes the idle
+        connections, and the core leaves without handing the GIL to this thread and back
+        (each handover a wait for a CPU on a busy node)."""
         self._stopping = True
         server = self._server
-        if server is not None and server.started:
+        if server is not None and server.started and server.busy():
             server.stop()
             self._thread.join(STOP_TIMEOUT + 0.5)
-        # Still importing or failed: nothing to close, os._exit ends the thread.
+        # Still importing, failed or idle: nothing to finish, os._exit ends the thread.
         self._remove_unix_socket()
 
     def _remove_unix_socket(self) -> None:

@@ -16,6 +16,8 @@ class Sizes:
     startup_runs: int
     """hyperfine runs per init and round."""
     exec_runs: int
+    leave_runs: int
+    """Runs per init and round of the leaving case, each a fresh namespace."""
     signals: int
     orphans: int
     idle_seconds: float
@@ -27,10 +29,10 @@ class Sizes:
     """Seconds of load before the first signal is timed, so wrk is at full speed."""
 
 
-FULL = Sizes(rounds=5, long_rounds=3, startup_runs=30, exec_runs=15, signals=2000, orphans=20000,
+FULL = Sizes(rounds=5, long_rounds=3, startup_runs=30, exec_runs=15, leave_runs=9, signals=2000, orphans=20000,
              idle_seconds=60.0, wrk_seconds=5.0, connections=(1, 16, 64), load_connections=16,
              load_warm_up=0.5)
-QUICK = Sizes(rounds=1, long_rounds=1, startup_runs=2, exec_runs=1, signals=20, orphans=200,
+QUICK = Sizes(rounds=1, long_rounds=1, startup_runs=2, exec_runs=1, leave_runs=1, signals=20, orphans=200,
               idle_seconds=0.5, wrk_seconds=1.0, connections=(4,), load_connections=4,
               load_warm_up=0.1)
 

@@ -250,6 +250,16 @@ def workload(*words: str) -> list[str]:
     return [*WORKLOAD, "ack={ack}", *words]
 
 
+def shell_over_blocker(signo: int) -> list[str]:
+    """A shell child that reports `signo` itself ("shell-got-NAME") over a workload grandchild
+    blocking it: whether the signal went to the whole group shows, once the shell has it, as
+    pending in the grandchild (observe.pending_in). dash cannot redirect to descriptors above
+    9, hence /dev/fd."""
+    name = signal.Signals(signo).name.removeprefix("SIG")
+    return ["sh", "-c", f"trap 'echo shell-got-{name} > /dev/fd/{{ack}}' {name}; "
+            + " ".join(workload(f"block={name}")) + " & wait; wait; wait"]
+
+
 LINGERER = ["sh", "-c", "trap '' TERM; sleep 120 & exit 3"]
 """A child that exits at once and leaves a process ignoring SIGTERM: pidone sits in its grace."""
 

@@ -13,6 +13,20 @@ def children_of(pid: int) -> list[ProcessInfo]:
     return [info for info in read_processes() if info.ppid == pid]
 
 
+def grandchild_of(init_pid: int) -> int:
+    """The PID of the one child of the init's one child."""
+    (child,) = children_of(init_pid)
+    (grandchild,) = children_of(child.pid)
+    return grandchild.pid
+
+
+def pending_in(pid: int) -> set[int]:
+    """The signals pending for the whole process `pid` (sent with kill or killpg)."""
+    with open(f"/proc/{pid}/status") as status:
+        mask = next(int(line.split()[1], 16) for line in status if line.startswith("ShdPnd:"))
+    return {bit + 1 for bit in range(64) if mask >> bit & 1}
+
+
 def zombies_of(pid: int) -> int:
     """How many of pid's children are zombies: orphans it has not reaped (yet)."""
     return sum(1 for info in children_of(pid) if info.state == "Z")

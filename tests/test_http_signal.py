@@ -12,16 +12,17 @@ from conftest import LINGERER, forwarded, scrape, wait_for_core_turn_after, wait
 
 RT = signal.SIGRTMIN
 SPELLINGS = [
-    # (path segment, name pidone answers with, the workload's report)
-    ("HUP", "SIGHUP", "SIGHUP"),
-    ("sigusr1", "SIGUSR1", "SIGUSR1"),
-    ("SIGUSR2", "SIGUSR2", "SIGUSR2"),
-    ("Int", "SIGINT", "SIGINT"),
-    (str(int(signal.SIGWINCH)), "SIGWINCH", "SIGWINCH"),
-    ("RTMIN+3", "SIGRTMIN+3", "SIGRTMIN+3"),
-    ("sigrtmin", "SIGRTMIN", "SIGRTMIN+0"),
-    ("RTMAX-2", "SIGRTMAX-2", f"SIGRTMIN+{signal.SIGRTMAX - 2 - RT}"),
-    ("abrt", "SIGABRT", "SIGABRT"),
+    # (path segment, name pidone answers with, the workload's report, where it went)
+    ("HUP", "SIGHUP", "SIGHUP", "child"),
+    ("sigusr1", "SIGUSR1", "SIGUSR1", "child"),
+    ("SIGUSR2", "SIGUSR2", "SIGUSR2", "child"),
+    ("Int", "SIGINT", "SIGINT", "group"),
+    ("quit", "SIGQUIT", "SIGQUIT", "group"),
+    (str(int(signal.SIGWINCH)), "SIGWINCH", "SIGWINCH", "child"),
+    ("RTMIN+3", "SIGRTMIN+3", "SIGRTMIN+3", "child"),
+    ("sigrtmin", "SIGRTMIN", "SIGRTMIN+0", "child"),
+    ("RTMAX-2", "SIGRTMAX-2", f"SIGRTMIN+{signal.SIGRTMAX - 2 - RT}", "child"),
+    ("abrt", "SIGABRT", "SIGABRT", "child"),
 ]
 UNKNOWN = ["FOO", "999", "-1", "0", "", "SIG", "RTMIN+99", "TERM%20KILL", "15.0", "%00", "TE%0ARM",
            "a/b", "%2F"]
@@ -30,12 +31,14 @@ UNKNOWN = ["FOO", "999", "-1", "0", "", "SIG", "RTMIN+99", "TERM%20KILL", "15.0"
 def test_every_spelling_reaches_the_child(start_pidone):
     running = start_pidone(workload("trap=all"))
     child_pid = int(running.expect_report("ready").split()[1])
-    for segment, name, report in SPELLINGS:
+    for segment, name, report, target in SPELLINGS:
         answer = running.http.post(f"/signal/{segment}")
         assert answer.status_code == 200, (segment, answer.text)
         assert answer.json() == {"signal": name, "number": answer.json()["number"],
-                                 "pid": child_pid, "target": "group"}
+                                 "pid": child_pid, "target": target}
         assert running.read_report() == report, segment
+        if target == "group":  # a stop, followed by SIGCONT for a stopped process
+            assert running.read_report() == "SIGCONT"
 
 
 def test_http_signals_are_counted_with_source_http(start_pidone):
@@ -123,11 +126,14 @@ def test_rewrites_do_not_apply_to_the_api(start_pidone):
     assert running.read_report() == "SIGUSR1"  # the caller's explicit choice is not
 
 
-def test_single_child_targets_the_child_alone(start_pidone):
-    running = start_pidone(workload("trap=USR1"), "-c")
+@pytest.mark.parametrize("flag, sig, target", [
+    ("-c", "TERM", "child"), ("-c", "USR1", "child"), ("-g", "HUP", "group"), ("-g", "TERM", "group"),
+])
+def test_g_and_c_decide_the_target_of_every_signal(start_pidone, flag, sig, target):
+    running = start_pidone(workload(f"trap={sig}"), flag)
     running.expect_report("ready")
-    assert running.http.post("/signal/USR1").json()["target"] == "child"
-    assert running.read_report() == "SIGUSR1"
+    assert running.http.post(f"/signal/{sig}").json()["target"] == target
+    assert running.read_report() == f"SIG{sig}"
 
 
 def test_kill_is_allowed_and_ends_the_child(start_pidone):

@@ -18,16 +18,17 @@ LEFTOVER_IGNORING_TERM = [sys.executable, "-c",
 
 
 def child_leaving_behind(*leftover_words: str) -> list[str]:
-    """A shell child that starts a leftover workload and exits 7 on SIGUSR1 (see `leave_behind`)."""
-    return ["sh", "-c", "trap 'exit 7' USR1; "
-            + " ".join(workload("trap=USR1", *leftover_words)) + " & wait"]
+    """A shell child that starts a leftover workload and exits 7 on SIGUSR1 (see `leave_behind`).
+    The leftover ignores SIGUSR1, which dumb-init sends to the whole group."""
+    return ["sh", "-c", "trap 'echo child-exits > /dev/fd/{ack}; exit 7' USR1; "
+            + " ".join(workload("ignore=USR1", *leftover_words)) + " & wait"]
 
 
 def leave_behind(running) -> int:
     """Wait for the leftover, then make the child exit without it; returns the leftover's pid."""
     pid = int(running.expect_report("ready").split()[1])
     running.send(signal.SIGUSR1)
-    assert running.read_report() == "SIGUSR1"
+    assert running.read_report() == "child-exits"
     return pid
 
 

@@ -1,4 +1,5 @@
-"""Every catchable signal but SIGCHLD reaches the child: to its group by default, alone with -c."""
+"""Every catchable signal but SIGCHLD reaches the child; stops reach its whole group by default,
+the other signals the child alone; -g sends every signal to the group, -c to the child alone."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ import time
 
 import pytest
 
-from app.signals import FORWARDED, signal_name
-from conftest import init_command, workload
+from app.signals import FORWARDED, TERMINATING, signal_name
+from conftest import init_command, shell_over_blocker, workload
+from observe import grandchild_of, pending_in
 
 # SIGTSTP/TTIN/TTOU are trapped by the workload, so they do not stop it; covered here too.
 ALL_FORWARDED = sorted(FORWARDED)
@@ -30,6 +32,8 @@ def test_every_forwardable_signal_reaches_the_child(start_init):
     for signo in ALL_FORWARDED:
         running.send(signo)
         assert running.read_report() == reported_name(signo)
+        if signo in TERMINATING:  # a stop is followed by SIGCONT, for a stopped process
+            assert running.read_report() == "SIGCONT"
     running.send(signal.SIGKILL)
 
 
@@ -61,33 +65,49 @@ def test_realtime_signals_arrive_each_and_in_order(start_init, peer):
         assert running.read_report() == reported_name(signo)
 
 
-def shell_over_workload(*words: str) -> list[str]:
-    """A shell child that reports USR1 itself and waits for a workload grandchild.
+TERM, INT, QUIT, HUP, USR1 = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP,
+                              signal.SIGUSR1)
+TARGETS = [
+    # (flags, environment, signal sent, signal delivered, reaches the whole group)
+    ([], {}, TERM, TERM, True),
+    ([], {}, INT, INT, True),
+    ([], {}, QUIT, QUIT, True),
+    ([], {}, HUP, HUP, False),
+    ([], {}, USR1, USR1, False),
+    ([], {}, signal.SIGUSR2, signal.SIGUSR2, False),
+    ([], {}, signal.SIGWINCH, signal.SIGWINCH, False),
+    ([], {}, signal.SIGTTIN, signal.SIGTTIN, False),  # gunicorn: one more worker, not stopped ones
+    ([], {}, signal.SIGTTOU, signal.SIGTTOU, False),
+    (["-r", "HUP:TERM"], {}, HUP, TERM, True),  # the rule looks at the signal delivered
+    (["-r", "TERM:USR1"], {}, TERM, USR1, False),
+    (["-g"], {}, HUP, HUP, True),
+    (["-g"], {}, TERM, TERM, True),
+    (["-c"], {}, TERM, TERM, False),
+    (["-c"], {}, USR1, USR1, False),
+    (["-c", "-g"], {}, USR1, USR1, True),  # the last of -c and -g decides
+    (["-g", "-c"], {}, TERM, TERM, False),
+    ([], {"TINI_KILL_PROCESS_GROUP": "1"}, USR1, USR1, True),
+    ([], {"DUMB_INIT_SETSID": "0"}, TERM, TERM, False),
+    ([], {"PIDONE_SINGLE_CHILD": "1"}, INT, INT, False),
+    ([], {"TINI_KILL_PROCESS_GROUP": "1", "DUMB_INIT_SETSID": "0"}, TERM, TERM, False),
+    (["-g"], {"DUMB_INIT_SETSID": "0"}, USR1, USR1, True),  # a flag wins over the environment
+]
 
-    dash cannot redirect to descriptors above 9, hence /dev/fd."""
-    return ["sh", "-c", "trap 'echo shell-got-USR1 > /dev/fd/{ack}' USR1; "
-            + " ".join(workload(*words)) + " & wait; wait"]
 
-
-@pytest.mark.parametrize("flags, grandchild_gets_it", [([], True), (["-c"], False)],
-                         ids=["group", "single-child"])
-def test_group_or_single_child(start_init, flags, grandchild_gets_it):
-    running = start_init([*init_command("pidone"), *flags, *shell_over_workload("trap=USR1")])
+@pytest.mark.parametrize("flags, env, sent, delivered, to_group", TARGETS,
+                         ids=[" ".join([*flags, *(f"{k}={v}" for k, v in env.items()),
+                                        signal_name(sent)]) for flags, env, sent, *_ in TARGETS])
+def test_stops_reach_the_group_and_the_rest_the_child_alone(start_init, flags, env, sent,
+                                                            delivered, to_group):
+    running = start_init([*init_command("pidone"), *flags, *shell_over_blocker(delivered)],
+                         env=env)
+    running.expect_report("blocked")
     running.expect_report("ready")
-    running.send(signal.SIGUSR1)
-    if grandchild_gets_it:
-        reports = {running.read_report(), running.read_report()}
-        assert reports == {"SIGUSR1", "shell-got-USR1"}
-    else:
-        assert running.read_report() == "shell-got-USR1"
-
-
-def test_single_child_from_dumb_init_environment(start_init):
-    running = start_init([*init_command("pidone"), *shell_over_workload("trap=USR1")],
-                         env={"DUMB_INIT_SETSID": "0"})
-    running.expect_report("ready")
-    running.send(signal.SIGUSR1)
-    assert running.read_report() == "shell-got-USR1"
+    grandchild = grandchild_of(running.init_pid)
+    running.send(sent)
+    assert running.read_report() == f"shell-got-{signal_name(delivered).removeprefix('SIG')}"
+    # killpg queues the signal to every member before it returns: it is pending by now or never.
+    assert (delivered in pending_in(grandchild)) == to_group
 
 
 @pytest.mark.parametrize("rewrite, sent, received", [

@@ -12,7 +12,9 @@ from types import MappingProxyType
 
 import pytest
 
+from app.config import BY_SIGNAL, CHILD, GROUP
 from app.policy import SignalPolicy
+from app.signals import FORWARDED
 
 TERM, INT, USR1 = signal.SIGTERM, signal.SIGINT, signal.SIGUSR1
 DELAY = 5.0
@@ -123,3 +125,26 @@ def test_the_stop_timeout_counts_from_the_first_stop_only():
     _, kills, _ = drive(policy, [(0.0, "os", INT), (3.0, "os", TERM), (4.0, "api", TERM)])
     assert kills == [STOP_TIMEOUT]
 
+
+
+def expected_target(signo: int, signal_target: str, terminal: bool) -> str:
+    """The rule of docs/SPEC.md, "Where a signal goes", written out once more."""
+    if signal_target != BY_SIGNAL:
+        return signal_target
+    ending = {signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGKILL}
+    job_control = {signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU, signal.SIGCONT}
+    return GROUP if signo in ending or (terminal and signo in job_control) else CHILD
+
+
+@pytest.mark.parametrize("terminal", [False, True], ids=["no terminal", "terminal"])
+@pytest.mark.parametrize("signal_target", [BY_SIGNAL, GROUP, CHILD])
+def test_target_of_every_signal(signal_target, terminal):
+    policy = SignalPolicy(MappingProxyType({}), 0.0, None, signal_target, terminal)
+    targets = {signo: policy.target(signo) for signo in sorted(FORWARDED | {signal.SIGKILL})}
+    assert targets == {signo: expected_target(signo, signal_target, terminal) for signo in targets}
+
+
+def test_by_default_only_stops_reach_the_group_without_a_terminal():
+    policy = SignalPolicy(MappingProxyType({}), 0.0, None)
+    assert {signo for signo in FORWARDED if policy.target(signo) == GROUP} == {
+        signal.SIGTERM, signal.SIGINT, signal.SIGQUIT}

@@ -4,6 +4,8 @@ Arguments are KEY=VALUE words, acted on in order:
   ack=FD          write reports to this inherited file descriptor
   trap=all|SIG,.. report each of these signals as "SIGNAME" when it arrives
   ignore=SIG,..   ignore these signals
+  block=SIG,..    block these signals: what arrives stays pending, for a test to read in
+                  /proc/PID/status; report "blocked PID"
   note=TEXT       nothing: puts TEXT in the command line
   zombie          leave one child that exits and is never waited for; report "zombie PID"
   recycle         once this process is reaped, a newcomer takes its PID and process group
@@ -249,6 +251,9 @@ def main(words: list[str]) -> None:
         elif key == "ignore":
             for signo in parse_signals(value):
                 signal.signal(signo, signal.SIG_IGN)
+        elif key == "block":
+            signal.pthread_sigmask(signal.SIG_BLOCK, parse_signals(value))
+            report(f"blocked {os.getpid()}")
         elif key == "exit-on":
             exit_on = parse_signals(value)[0]
             signal.signal(exit_on, on_signal)
