@@ -34,7 +34,7 @@ def post_signal(running, name: str, target: str | None = None) -> dict:
                          ids=["pid1", "subreaper"])
 def test_all_reaches_a_daemon_that_left_the_childs_group(start_pidone, namespace, options):
     running, pids = start_family(start_pidone, *options, namespace=namespace)
-    assert post_signal(running, "USR2")["target"] == "group"
+    assert post_signal(running, "USR2", "group")["target"] == "group"
     assert reports(running, 2) == {"child SIGUSR2", "member SIGUSR2"}
     answer = post_signal(running, "USR1", "all")
     assert answer == {"signal": "SIGUSR1", "number": answer["number"], "pid": pids["child"],
@@ -47,13 +47,17 @@ def test_all_reaches_a_daemon_that_left_the_childs_group(start_pidone, namespace
 
 
 @pytest.mark.parametrize("options, target, answered, reached", [
-    # -c makes the child alone the default; ?target overrides it either way.
-    ((), "child", "child", {"child SIGHUP"}),
+    # HUP goes to the child alone by default, to the group with -g, alone with -c; ?target
+    # overrides each.
+    ((), None, "child", {"child SIGHUP"}),
+    ((), "group", "group", {"child SIGHUP", "member SIGHUP"}),
+    (("-g",), None, "group", {"child SIGHUP", "member SIGHUP"}),
+    (("-g",), "child", "child", {"child SIGHUP"}),
     (("-c",), None, "child", {"child SIGHUP"}),
     (("-c",), "group", "group", {"child SIGHUP", "member SIGHUP"}),
     (("-c",), "all", "all", {"child SIGHUP", "member SIGHUP", "daemon SIGHUP"}),
 ])
-def test_target_chooses_who_gets_it_with_or_without_c(start_pidone, options, target, answered,
+def test_target_chooses_who_gets_it_whatever_the_rule_g_or_c(start_pidone, options, target, answered,
                                                       reached):
     running, _ = start_family(start_pidone, *options)
     assert post_signal(running, "HUP", target)["target"] == answered

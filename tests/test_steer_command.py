@@ -37,7 +37,7 @@ def test_signal_reaches_the_child_and_says_so(start_pidone):
     child = int(running.expect_report("ready").split()[1])
     result = run("signal", "hup", env=at(running))
     assert result.returncode == 0, result.stderr
-    assert result.stdout == f"pidone signal: sent SIGHUP to the child's process group (pid {child})\n"
+    assert result.stdout == f"pidone signal: sent SIGHUP to the child (pid {child})\n"
     assert running.read_report() == "SIGHUP"
 
 
