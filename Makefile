@@ -5,7 +5,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := tini dumb-init util-linux procps iproute2 prometheus
+APT_PACKAGES := tini dumb-init util-linux procps iproute2 prometheus strace
 # The benchmarks' peers, load and timing tools, and the compiler for their C probe
 # (make bench, and its smoke test in make test).
 APT_PACKAGES += catatonit wrk hyperfine gcc libc6-dev
@@ -22,9 +22,11 @@ APT_PACKAGES += patchelf python3-pip
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml constraints.txt
+# pip drops bin/pidone's -I when it writes the venv's interpreter into its #! line: put it back.
+$(VENV)/.installed: pyproject.toml constraints.txt bin/pidone
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test]'
+	sed -i '1s/^\(#!.*python[0-9.]*\)$$/\1 -I/' $(VENV)/bin/pidone
 	touch $@
 
 # Debian packages the tests and benchmarks use (the peers to compare against, unshare, ps,

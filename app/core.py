@@ -63,7 +63,7 @@ class Delivery(namedtuple("Delivery", "signo pid target processes", defaults=(No
     target: str
     """One of TARGETS: who got it."""
     processes: int | None
-    """For "all": how many processes were signalled."""
+    """For "all": how many processes were signalled (None: /proc could not tell)."""
 
 
 class Restarted(namedtuple("Restarted", "previous pid")):
@@ -451,7 +451,7 @@ class Core:
         _signal_process(pid, signo)
         return CHILD, None
 
-    def _signal_all(self, signo: int) -> int:
+    def _signal_all(self, signo: int) -> int | None:
         """Every process pidone sees but itself; how many. As PID 1 that is one kill(-1), which
         skips the caller; otherwise pidone's descendants one by one, each through a pidfd
         checked against the start time read from /proc, so that a PID recycled since then
@@ -459,16 +459,20 @@ class Core:
         from app import procfs  # only here: the usual core never reads /proc
 
         me = os.getpid()
+        try:
+            listed = [info for info in procfs.read_processes() if info.pid != me and info.state != "Z"]
+        except procfs.ProcUnavailable as trouble:
+            if me != 1:
+                raise SignalRefused(f"pidone cannot find its descendants: {trouble}") from None
+            listed = None  # kill(-1) needs no list; only the count is lost
         if me == 1:
             # Only as PID 1 does -1 mean "this namespace"; elsewhere it is every process on the host.
-            count = sum(1 for info in procfs.read_processes() if info.pid != me and info.state != "Z")
             try:
                 _signal_process(-1, signo)
             except ProcessLookupError:
                 return 0
-            return count
-        return sum(_signal_same_process(info, signo)
-                   for info in procfs.descendants(me, procfs.read_processes()) if info.state != "Z")
+            return None if listed is None else len(listed)
+        return sum(_signal_same_process(info, signo) for info in procfs.descendants(me, listed))
 
     def _record_child_exit(self, wait_status: int) -> None:
         """Caller holds the lock. Nothing here may fail: the child's status must not be lost."""
@@ -759,7 +763,10 @@ class Core:
             return []  # as PID 1 every process is ours to reap; otherwise orphans are not ours
         from app import procfs  # only a subreaper reads /proc here: PID 1 need not import it
 
-        return procfs.descendants(os.getpid(), procfs.read_processes())
+        try:
+            return procfs.descendants(os.getpid(), procfs.read_processes())
+        except procfs.ProcUnavailable:
+            return []  # without our own /proc they cannot be found, let alone told apart
 
     def _reap_until(self, deadline: float) -> bool:
         """Reap while waiting; True once nothing is left to wait for."""

@@ -93,11 +93,13 @@ class CoreCollector(Collector):
         yield HistogramMetricFamily("pidone_signal_forward_seconds",
                                     "From pidone learning of a signal to its delivery",
                                     buckets=buckets, sum_value=latency.sum_seconds)
-        processes = GaugeMetricFamily("pidone_processes", "Processes pidone can see, by state",
-                                      labels=["state"])
-        for state, count in self._census.state_counts(snap.is_pid1).items():
-            processes.add_metric([state], count)
-        yield processes
+        counts = self._census.state_counts(snap.is_pid1)
+        if counts is not None:
+            processes = GaugeMetricFamily("pidone_processes", "Processes pidone can see, by state",
+                                          labels=["state"])
+            for state, count in counts.items():
+                processes.add_metric([state], count)
+            yield processes
         pids = cgroup.read_pids_usage()
         if pids is not None:
             yield GaugeMetricFamily("pidone_pids_current", "Tasks in the cgroup's pids controller",

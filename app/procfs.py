@@ -42,8 +42,36 @@ def read_process(pid: int, proc: str = "/proc") -> ProcessInfo | None:
     )
 
 
+class ProcUnavailable(Exception):
+    """`/proc` is not the proc file system of this process's PID namespace: not mounted, an
+    empty file system over it, or another namespace's, whose PIDs are not ours to count or to
+    signal. Processes cannot be listed; an init still works without them."""
+
+
+def check_proc(proc: str = "/proc") -> None:
+    """Raise ProcUnavailable unless `proc` shows this process as itself."""
+    try:
+        own = os.readlink(f"{proc}/self") == str(os.getpid())
+    except OSError:
+        own = False
+    if not own:
+        raise ProcUnavailable(f"{proc} is not the proc file system of pidone's PID namespace: "
+                              "processes cannot be listed nor counted")
+
+
+def proc_trouble(proc: str = "/proc") -> str | None:
+    """Why processes cannot be listed, or None when they can."""
+    try:
+        check_proc(proc)
+    except ProcUnavailable as trouble:
+        return str(trouble)
+    return None
+
+
 def read_processes(proc: str = "/proc") -> list[ProcessInfo]:
-    """Every process visible in this /proc (the PID namespace it was mounted for)."""
+    """Every process visible in this /proc (the PID namespace it was mounted for); raises
+    ProcUnavailable when that is not this process's."""
+    check_proc(proc)
     found = []
     for entry in os.listdir(proc):
         if entry.isdigit():
@@ -109,15 +137,21 @@ class Census:
     def __init__(self, max_age: float = 1.0) -> None:
         self.max_age = max_age
         self._lock = threading.Lock()
-        self._counts: dict[str, int] = {}
+        self._counts: dict[str, int] | None = None
         self._taken_at = -math.inf
 
-    def state_counts(self, is_pid1: bool) -> dict[str, int]:
+    def state_counts(self, is_pid1: bool) -> dict[str, int] | None:
+        """Counts by state; None without a /proc of our own (a zero would be a lie)."""
         with self._lock:
             now = time.monotonic()
             if now - self._taken_at >= self.max_age:
-                counts = dict.fromkeys(STATES, 0)
-                for info in visible_processes(is_pid1):
-                    counts[state_name(info.state)] += 1
+                try:
+                    processes = visible_processes(is_pid1)
+                except ProcUnavailable:
+                    counts = None
+                else:
+                    counts = dict.fromkeys(STATES, 0)
+                    for info in processes:
+                        counts[state_name(info.state)] += 1
                 self._counts, self._taken_at = counts, now
-            return dict(self._counts)
+            return None if self._counts is None else dict(self._counts)

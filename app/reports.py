@@ -58,7 +58,7 @@ def status_document(snapshot: Snapshot, config: Config, now: float) -> dict[str,
             **child_document(snapshot.child, now),
         },
         "zombies_reaped": snapshot.zombies_reaped,
-        "warnings": list(snapshot.warnings),
+        "warnings": [*snapshot.warnings, *filter(None, [procfs.proc_trouble()])],
         "exits": [exit_document(ended) for ended in snapshot.exits],
         "restarts": snapshot.restarts,
         "config": config.public(),
@@ -81,7 +81,8 @@ def exit_document(ended: ExitRecord) -> dict[str, Any]:
 def processes_document(snapshot: Snapshot) -> dict[str, Any]:
     """Every process pidone can see, and for each zombie who is to reap it.
 
-    Only /proc/PID/stat is read: never cmdline or environ, which may hold secrets.
+    Only /proc/PID/stat is read: never cmdline or environ, which may hold secrets. Raises
+    procfs.ProcUnavailable without a /proc of pidone's PID namespace.
     """
     me = os.getpid()
     processes = procfs.visible_processes(snapshot.is_pid1)

@@ -25,6 +25,7 @@ from app.child import ExecError
 from app.core import (LAST_REAP_TIMEOUT, ChildNotRunning, Core, RestartRefused, SignalRefused,
                       restart_stop_wait)
 from app.excerpt import excerpt
+from app.procfs import ProcUnavailable
 from app.log import log
 from app.numbers import parse_seconds
 from app.signals import TARGETS, SignalNameError, parse_signal, signal_name
@@ -127,7 +128,10 @@ async def serve_status(request: Request) -> Response:
 
 
 async def serve_processes(request: Request) -> Response:
-    return JSONResponse(reports.processes_document(request.app.state.core.snapshot()))
+    try:
+        return JSONResponse(reports.processes_document(request.app.state.core.snapshot()))
+    except ProcUnavailable as trouble:
+        return error(503, str(trouble))
 
 
 class BadParameter(ValueError):

@@ -38,6 +38,8 @@ ROOT = Path(__file__).resolve().parent.parent
 pytest_plugins = ["engine"]  # the private Docker engine's fixtures (tests/engine.py)
 WORKLOAD = [sys.executable, str(ROOT / "tests" / "workload.py")]
 PIDONE = [sys.executable, "-m", "app"]
+INSTALLED = [str(Path(sys.executable).with_name("pidone"))]
+"""The command `make venv` installs (bin/pidone, isolated with -I), as an image runs it."""
 PEERS = {"tini": ["tini", "--"], "dumb-init": ["dumb-init", "--"]}
 
 

@@ -10,8 +10,8 @@ import pytest
 
 from conftest import ROOT
 
-CASES = ("Start-up", "Signal forwarding, idle", "Signal forwarding under HTTP load", "Orphan storm",
-         "Memory", "Idle", "Leaving")
+CASES = ("Start-up", "First instants", "Signal forwarding, idle",
+         "Signal forwarding under HTTP load", "Orphan storm", "Memory", "Idle", "Leaving")
 INITS = ("tini", "dumb-init", "catatonit", "pidone", "pidone+http", "pidone bundle", "python3 floor")
 STANDALONE = ("tini", "dumb-init", "catatonit", "pidone bundle")
 """The inits an image can hold without anything else: the Size case measures these."""
