@@ -7,7 +7,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := tini dumb-init util-linux procps iproute2 prometheus strace
 # The benchmarks' peers, load and timing tools, and the compiler for their C probe
-# (make bench, and its smoke test in make test).
+# (make bench, and its smoke test in make test). catatonit is also the kubelet stand-in's
+# pause container (tests/kubelet.py).
 APT_PACKAGES += catatonit wrk hyperfine gcc libc6-dev
 # A container engine of our own for the image tests (tests/engine.py starts a private dockerd),
 # compose 1.29 for compose.yaml, and mmdebstrap for a local base image: no registry is reachable.

@@ -69,7 +69,7 @@ options:
   -V, --version             print the version and exit
   -h, --help                print this help and exit
 
-Every flag has an environment variable (PIDONE_*); tini's and dumb-init's are
+Most flags have an environment variable (PIDONE_*); tini's and dumb-init's are
 honoured too. A flag on the command line wins over its variable.
 """
 
