@@ -116,6 +116,17 @@ def _become_child(argv: tuple[str, ...], candidates: list[str], take_terminal: b
         os._exit(127 if code == errno.ENOENT else 126)
 
 
+def give_back_the_terminal(child_pid: int) -> None:
+    """After `fg` the shell has made our group the terminal's foreground group: hand it on to
+    the child's, as at its start, so that it reads the terminal without SIGTTIN. After `bg` the
+    shell keeps it, and so does this. Nothing to do without a terminal on stdin."""
+    try:
+        if os.tcgetpgrp(0) == os.getpgrp():
+            os.tcsetpgrp(0, child_pid)
+    except OSError:
+        pass  # stdin is no terminal, not ours, or the child left its group
+
+
 def _give_back_the_locale() -> None:
     """In the C locale (an image without LANG) CPython sets LC_CTYPE=C.UTF-8 in its own
     environment (PEP 538), which the child would inherit: take it back out unless pidone was
