@@ -1,24 +1,26 @@
 """uvicorn's HTTP/1.1 protocol, guarded so that no client can lock the probes out.
 
-Left to themselves, uvicorn 0.55 and h11 0.16 give a client four ways to make /health fail
-until Kubernetes restarts a healthy container, each closed here:
+Connections reach uvicorn's loop from app/front.py, which holds them until their first head
+and answers the probes itself; this guards what follows, in uvicorn 0.55 and h11 0.16:
 - A request head that never ends: uvicorn's keep-alive timer starts only after a response,
   and any byte cancels it. Here a head must be complete HEAD_TIMEOUT seconds after the
-  connection opened or its last answer ended.
-- A head that arrives in one piece: h11's max_incomplete_event_size counts only what it holds
-  incomplete, so a 100 KB head sent in one write is parsed. Here a parsed head is measured too
-  (`HeadLimitedConnection`): beyond MAX_HEAD_BYTES it gets 400 and the connection closes.
+  connection's last answer ended.
+- A head that is large or holds thousands of headers: h11's max_incomplete_event_size counts
+  only what it holds incomplete, and parsing a head costs about 3 µs a header. Here the bytes
+  received and the header lines are counted before h11 parses (`HeadLimitedConnection`,
+  app/head.py): over a limit, 400 and a close. So is a head with both Content-Length and
+  Transfer-Encoding (RFC 9112 6.3).
 - Answers a client never reads: once the socket's send buffer is full, uvicorn awaits its
   drain for ever, and a connection closed with data unsent is released only once it drains.
   Here a sweep once a second aborts a connection whose unsent answer has not moved for
   SEND_TIMEOUT seconds, closed or not.
 - Holding many connections: past `limit_concurrency` uvicorn answers 503 to every request,
   probes included. Here, past MAX_CONNECTIONS a newcomer makes room (`Guard._make_room`):
-  connections stuck sending go first, never the newcomer, which may be the probe.
+  connections stuck sending go first, never the newcomer.
 Memory per connection is bounded: reads of READ_BYTES at most (h11 holds one read beyond the
 request it serves), and WRITE_HIGH_WATER bytes of unsent answers before uvicorn waits.
-What is cut off is counted by reason (`pidone_http_connections_dropped_total`) and logged at
-most once a minute.
+What is cut off, here or at the front door, is counted by reason (`Drops`,
+`pidone_http_connections_dropped_total`) and logged at most once a minute.
 """
 
 from __future__ import annotations
@@ -26,37 +28,39 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import functools
+import math
 import socket
 import struct
 import sys
 import termios
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from app.head import AMBIGUOUS_LENGTH, MAX_HEAD_BYTES, HeadRefused, head_end
 from app.log import log
+from app.shares import ConnectionShares
 
 
 HEAD_TIMEOUT = 10.0
 """Seconds to send a complete request head. Probes and scrapes send theirs at once."""
-MAX_HEAD_BYTES = 16 * 1024
-"""Request line plus headers, however they arrive; a larger head gets 400 and a close."""
 SEND_TIMEOUT = 5.0
 """Seconds an answer may wait in pidone without the client taking any of it."""
 SWEEP_SECONDS = 1.0
 """How often the connections are looked over for answers that do not move."""
 MAX_CONNECTIONS = 256
-"""Open connections kept when some can be dropped; twice that at most (app/server.py makes
-room for them in RLIMIT_NOFILE). Also bounds in-flight requests: one per connection."""
+"""Open connections in uvicorn's loop kept when some can be dropped; twice that at most. Also
+bounds in-flight requests: one per connection."""
 READ_BYTES = 16 * 1024
 """The most one read takes from a socket (asyncio's default is 256 KiB a connection)."""
 WRITE_HIGH_WATER = 16 * 1024
 """Unsent bytes past which uvicorn waits before writing the next answer (its default: 64 KiB)."""
 FIRST_REQUEST_GRACE = 1.0
-"""Seconds a new connection is not taken for idle, so that room is never made by closing the
-connection of a client that has not yet sent the request it connected for."""
+"""Seconds a connection is not taken for idle after its last answer."""
 UNREAD_CHECKS = 8
 """Idle connections asked whether a request waits unread, longest idle first, when room is needed."""
 LOG_EVERY = 60.0
@@ -68,45 +72,82 @@ RESET_ON_CLOSE = struct.pack("ii", 1, 0)
 STUCK_SENDING = "stuck_sending"
 HEAD_TOO_SLOW = "head_too_slow"
 ROOM_NEEDED = "room_needed"
-DROP_REASONS = (STUCK_SENDING, HEAD_TOO_SLOW, ROOM_NEEDED)
-_SAID = {STUCK_SENDING: "stuck sending", HEAD_TOO_SLOW: "head too slow", ROOM_NEEDED: "room needed"}
+PEER_SHARE = "peer_share"
+DROP_REASONS = (STUCK_SENDING, HEAD_TOO_SLOW, ROOM_NEEDED, PEER_SHARE)
+ACCEPT_PAUSED = "accept_paused"
+_SAID = {STUCK_SENDING: "stuck sending", HEAD_TOO_SLOW: "head too slow", ROOM_NEEDED: "room needed",
+         PEER_SHARE: "peer over its share", ACCEPT_PAUSED: "accepting paused, out of file descriptors"}
 
 
 class HeadLimitedConnection(h11.Connection):
-    """h11's server connection, refusing a request whose head is too large once parsed."""
+    """h11's server connection, measuring a request head before it parses it."""
 
     def next_event(self) -> Any:
+        if self.their_state is h11.IDLE:  # a head is due: what h11 holds of it, unparsed
+            try:
+                head_end(self._receive_buffer._data)
+            except HeadRefused as refused:
+                # uvicorn answers any RemoteProtocolError with 400 and closes the connection.
+                raise h11.RemoteProtocolError(refused.reason, error_status_hint=refused.status) from None
         event = super().next_event()
-        if isinstance(event, h11.Request) and head_size(event) > MAX_HEAD_BYTES:
-            # uvicorn answers any RemoteProtocolError with 400 and closes the connection.
-            raise h11.RemoteProtocolError("request head too large", error_status_hint=431)
+        if isinstance(event, h11.Request) and {b"content-length", b"transfer-encoding"} <= {
+                name for name, _ in event.headers}:
+            raise h11.RemoteProtocolError(AMBIGUOUS_LENGTH, error_status_hint=400)
         return event
 
 
-def head_size(request: h11.Request) -> int:
-    """The bytes of `request`'s head as sent, give or take the whitespace h11 strips."""
-    line = len(request.method) + len(request.target) + len(request.http_version) + 9
-    return line + sum(len(name) + len(value) + 4 for name, value in request.headers.raw_items()) + 2
+class Drops:
+    """Connections cut off, by reason, and how often accepting paused: counted from both the
+    front door's thread and uvicorn's loop, logged at most once every LOG_EVERY seconds."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts = dict.fromkeys((*DROP_REASONS, ACCEPT_PAUSED), 0)
+        self._unlogged = dict.fromkeys(self._counts, 0)
+        self._logged_at = -math.inf
+
+    def count(self, reason: str) -> None:
+        with self._lock:
+            self._counts[reason] += 1
+            self._unlogged[reason] += 1
+        self.log_if_due(time.monotonic())
+
+    def dropped(self) -> dict[str, int]:
+        """Connections cut off since start, by reason (for /metrics)."""
+        return {reason: self._counts[reason] for reason in DROP_REASONS}
+
+    def accept_pauses(self) -> int:
+        return self._counts[ACCEPT_PAUSED]
+
+    def unlogged(self) -> bool:
+        return any(self._unlogged.values())
+
+    def log_if_due(self, now: float) -> None:
+        """Say what was cut off since the last line, unless that line is under LOG_EVERY old."""
+        with self._lock:
+            if now - self._logged_at < LOG_EVERY or not any(self._unlogged.values()):
+                return
+            counts = ", ".join(f"{_SAID[reason]}: {count}" for reason, count in self._unlogged.items() if count)
+            self._unlogged = dict.fromkeys(self._counts, 0)
+            self._logged_at = now
+        log.warning("HTTP server cut off connections to keep the probes in (%s); next count in "
+                    "a minute at most, all in pidone_http_connections_dropped_total", counts)
 
 
 class Guard:
     """One server's connections: the sweep for answers that do not move, room for newcomers,
     and the count of what was dropped. Runs in the server's event loop only."""
 
-    def __init__(self) -> None:
+    def __init__(self, drops: Drops, shares: ConnectionShares) -> None:
         self.connections: set[GuardedH11Protocol] = set()
-        self._dropped = dict.fromkeys(DROP_REASONS, 0)
-        self._unlogged = dict.fromkeys(DROP_REASONS, 0)
+        self.drops = drops
+        self.shares = shares
         self._sweep: asyncio.TimerHandle | None = None
-        self._log_timer: asyncio.TimerHandle | None = None
 
     def protocol(self) -> Callable[..., GuardedH11Protocol]:
-        """What uvicorn's Config takes as `http`: it calls it for each new connection."""
+        """What uvicorn's Config takes as `http`: app/quiet_server.py calls it for each
+        connection the front door hands over."""
         return functools.partial(GuardedH11Protocol, guard=self)
-
-    def dropped(self) -> dict[str, int]:
-        """Connections cut off since start, by reason (for /metrics)."""
-        return dict(self._dropped)
 
     def admit(self, newcomer: GuardedH11Protocol) -> None:
         self.connections.add(newcomer)
@@ -117,6 +158,7 @@ class Guard:
 
     def release(self, connection: GuardedH11Protocol) -> None:
         self.connections.discard(connection)
+        self.shares.give_back(connection.peer)
 
     def drop(self, connection: GuardedH11Protocol, reason: str) -> None:
         """Cut `connection` off now. With answers unsent, a close would wait for them to drain
@@ -132,10 +174,7 @@ class Guard:
             transport.abort()
         else:
             transport.close()
-        self._dropped[reason] += 1
-        self._unlogged[reason] += 1
-        if self._log_timer is None:
-            self._log_dropped(connection.loop)
+        self.drops.count(reason)
 
     def _sweep_stuck(self, loop: asyncio.AbstractEventLoop) -> None:
         now = loop.time()
@@ -177,17 +216,6 @@ class Guard:
         if victim is not None:
             self.drop(victim, ROOM_NEEDED)
 
-    def _log_dropped(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Say what was dropped since the last line, then keep quiet for LOG_EVERY seconds."""
-        if not any(self._unlogged.values()):
-            self._log_timer = None
-            return
-        counts = ", ".join(f"{_SAID[reason]}: {count}" for reason, count in self._unlogged.items() if count)
-        log.warning("HTTP server cut off connections to keep the probes in (%s); next count in "
-                    "a minute at most, all in pidone_http_connections_dropped_total", counts)
-        self._unlogged = dict.fromkeys(DROP_REASONS, 0)
-        self._log_timer = loop.call_later(LOG_EVERY, self._log_dropped, loop)
-
 
 def _longest_idle_without_request(idle: list[GuardedH11Protocol],
                                   busy: list[GuardedH11Protocol]) -> GuardedH11Protocol | None:
@@ -215,9 +243,13 @@ class GuardedH11Protocol(H11Protocol):
     _unsent_seen = 0
     _unsent_since: float | None = None
 
-    def __init__(self, *args: Any, guard: Guard, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, guard: Guard, received: bytes = b"", peer: str = "",
+                 **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.guard = guard
+        self.received = received
+        """What the front door read of this connection before handing it over."""
+        self.peer = peer
         # The same limit for a head held incomplete (h11's own check) as for a complete one.
         self.conn = HeadLimitedConnection(h11.SERVER, max_incomplete_event_size=MAX_HEAD_BYTES)
 
@@ -229,6 +261,10 @@ class GuardedH11Protocol(H11Protocol):
         self.opened_at = self.loop.time()
         self._await_next_head()
         self.guard.admit(self)
+        # Before the transport's first read (asyncio calls connection_made first): in order.
+        received, self.received = self.received, b""
+        if received:
+            self.data_received(received)
 
     def on_response_complete(self) -> None:
         super().on_response_complete()

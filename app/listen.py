@@ -13,8 +13,8 @@ from app.config import DEFAULT_HTTP_MODE
 
 BACKLOG = 1024
 FILE_DESCRIPTORS = 4096
-"""Enough for app/guard.py's 2 * 256 connections, plus the BACKLOG that asyncio may accept in
-one turn of its loop before the guard sees them, plus the loop's and the log's own."""
+"""The soft limit pidone asks for; app/front.py's budget of connections is what it gets, less
+a reserve, so that accept() does not run out of descriptors before room is made."""
 FEWEST_FILE_DESCRIPTORS = 16
 """Below this open-files limit the HTTP side is not started: standard streams, the listening
 socket, the event loop's selector and self-pipe, a module being imported and a few clients.

@@ -1,4 +1,6 @@
-"""/metrics: a Prometheus collector that reads one core snapshot per scrape, and the exposition."""
+"""/metrics: a Prometheus collector that reads one core snapshot per collection, and the
+exposition: one collection shared by every scrape that waits for it, each encoding made once
+(app/costly.py chooses how often a collection may start)."""
 
 from __future__ import annotations
 
@@ -6,6 +8,7 @@ import gzip
 import platform
 import signal
 from collections.abc import Callable, Iterator, Mapping
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
 from prometheus_client.core import (
@@ -17,7 +20,7 @@ from prometheus_client.core import (
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, choose_encoder, generate_latest, gzip_accepted
 from prometheus_client.registry import Collector
 
-from app import __version__, cgroup, procfs
+from app import __version__, cgroup, log, procfs
 from app.signals import signal_name
 from app.state import FORWARD_BUCKETS, RESTART_REASONS, Snapshot
 
@@ -94,7 +97,7 @@ class CoreCollector(Collector):
                                     "From pidone learning of a signal to its delivery",
                                     buckets=buckets, sum_value=latency.sum_seconds)
         counts = self._census.state_counts(snap.is_pid1)
-        if counts is not None:
+        if counts is not None:  # None until a first scan of /proc has ended, or without /proc
             processes = GaugeMetricFamily("pidone_processes", "Processes pidone can see, by state",
                                           labels=["state"])
             for state, count in counts.items():
@@ -109,44 +112,87 @@ class CoreCollector(Collector):
                                         value=pids.limit)
 
 
-class DroppedConnections(Collector):
-    """pidone_http_connections_dropped_total: read from the HTTP server's guard, which owns
-    the count (the core knows nothing of connections)."""
+class HttpCounters(Collector):
+    """What the HTTP side and the log dropped: connections cut off (read from the HTTP
+    server's `Drops`, which owns the count: the core knows nothing of connections), times
+    accepting paused, log lines lost."""
 
-    def __init__(self, dropped: Callable[[], Mapping[str, int]]) -> None:
-        self._dropped = dropped
+    def __init__(self, drops: Drops | None) -> None:
+        self._drops = drops
 
     def collect(self) -> Iterator[Metric]:
-        family = CounterMetricFamily("pidone_http_connections_dropped",
-                                     "Connections the HTTP server cut off to protect the probes",
-                                     labels=["reason"])
-        for reason, count in sorted(self._dropped().items()):
-            family.add_metric([reason], count)
-        yield family
+        if self._drops is not None:
+            family = CounterMetricFamily("pidone_http_connections_dropped",
+                                         "Connections the HTTP server cut off to protect the probes",
+                                         labels=["reason"])
+            for reason, count in sorted(self._drops.dropped().items()):
+                family.add_metric([reason], count)
+            yield family
+            yield CounterMetricFamily("pidone_http_accept_pauses",
+                                      "Times the HTTP server stopped accepting for want of file descriptors",
+                                      value=self._drops.accept_pauses())
+        lines = CounterMetricFamily("pidone_log_lines_dropped",
+                                    "pidone's log lines not written", labels=["reason"])
+        for reason, count in sorted(log.log.dropped_lines().items()):
+            lines.add_metric([reason], count)
+        yield lines
 
 
-def build_registry(snapshot: Callable[[], Snapshot],
-                   dropped_connections: Callable[[], Mapping[str, int]] | None = None) -> CollectorRegistry:
+class Drops(Protocol):
+    def dropped(self) -> Mapping[str, int]: ...
+    def accept_pauses(self) -> int: ...
+
+
+def build_registry(snapshot: Callable[[], Snapshot], drops: Drops | None = None) -> CollectorRegistry:
     """A registry of our own: pidone's collector plus process_* and python_info, nothing global."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(CoreCollector(snapshot, procfs.Census()))
-    if dropped_connections is not None:
-        registry.register(DroppedConnections(dropped_connections))
+    registry.register(HttpCounters(drops))
     ProcessCollector(registry=registry)
     PlatformCollector(registry=registry)
     return registry
 
 
-def exposition(registry: CollectorRegistry, accept: str, accept_encoding: str) -> tuple[bytes, dict[str, str]]:
-    """The scrape body and headers: OpenMetrics when Accept asks for it, gzip when allowed."""
+class Scrape:
+    """Every metric collected once, and the bodies encoded from it as scrapes ask, each
+    variant (format, gzip) made once. Encoded in its app/costly.py thread only."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.metrics = list(registry.collect())
+        self.bodies: dict[tuple[str, bool], bytes] = {}
+
+    def collect(self) -> Iterator[Metric]:
+        """The registry's interface, for prometheus_client's encoders."""
+        return iter(self.metrics)
+
+    def body(self, content_type: str, gzipped: bool) -> bytes:
+        key = (content_type, gzipped)
+        body = self.bodies.get(key)
+        if body is None:
+            encoder = ENCODERS.get(content_type, generate_latest)
+            body = encoder(self)  # type: ignore[arg-type]  # has collect(), all they use
+            if gzipped:
+                body = gzip.compress(body, compresslevel=5)
+            self.bodies[key] = body
+        return body
+
+
+ENCODERS: dict[str, Callable[..., bytes]] = {CONTENT_TYPE_PLAIN_0_0_4: generate_latest}
+
+
+def variant(accept: str, accept_encoding: str) -> tuple[str, bool]:
+    """The content type and gzip a scrape asks for: OpenMetrics when Accept asks for it."""
     try:
         encoder, content_type = choose_encoder(accept)
     except (ValueError, TypeError):
         # prometheus_client cannot compare a version such as "banana": answer in the classic format.
         encoder, content_type = generate_latest, CONTENT_TYPE_PLAIN_0_0_4
-    body = encoder(registry)
-    headers = {"Content-Type": content_type, "Vary": "Accept, Accept-Encoding"}
-    if gzip_accepted(accept_encoding):
-        body = gzip.compress(body, compresslevel=5)
-        headers["Content-Encoding"] = "gzip"
-    return body, headers
+    ENCODERS.setdefault(content_type, encoder)
+    return content_type, gzip_accepted(accept_encoding)
+
+
+def headers(content_type: str, gzipped: bool) -> dict[str, str]:
+    found = {"Content-Type": content_type, "Vary": "Accept, Accept-Encoding"}
+    if gzipped:
+        found["Content-Encoding"] = "gzip"
+    return found

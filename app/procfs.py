@@ -128,30 +128,53 @@ def age_seconds(info: ProcessInfo, uptime: float) -> float:
 
 
 class Census:
-    """Process counts by state, read from /proc at most every `max_age` seconds.
+    """Process counts by state, from a /proc scan at most every `max_age` seconds, and no more
+    often than COST_RATIO times what the last scan cost: the scan takes a file per process.
 
-    Reading /proc costs a file per process: thousands of zombies times a burst of scrapes
-    would hold the GIL long enough to slow reaping, so a scrape may see counts this old.
+    Scans run in a thread of their own while callers get the last counts: 30,000 processes and
+    a scrape a second once made each scrape a second-long scan in the event loop (issue 22).
+    The first caller waits for the first scan FIRST_WAIT seconds at most.
     """
+
+    COST_RATIO = 10.0
+    FIRST_WAIT = 0.5
 
     def __init__(self, max_age: float = 1.0) -> None:
         self.max_age = max_age
         self._lock = threading.Lock()
         self._counts: dict[str, int] | None = None
         self._taken_at = -math.inf
+        self._cost = 0.0
+        self._scanning: threading.Thread | None = None
 
     def state_counts(self, is_pid1: bool) -> dict[str, int] | None:
-        """Counts by state; None without a /proc of our own (a zero would be a lie)."""
+        """The latest counts; None while no scan has ended yet, or without a /proc of our own
+        (a zero would be a lie)."""
         with self._lock:
-            now = time.monotonic()
-            if now - self._taken_at >= self.max_age:
+            due = time.monotonic() - self._taken_at >= max(self.max_age, self._cost * self.COST_RATIO)
+            if due and self._scanning is None:
+                self._scanning = threading.Thread(target=self._scan, args=(is_pid1,),
+                                                  name="pidone-census", daemon=True)
                 try:
-                    processes = visible_processes(is_pid1)
-                except ProcUnavailable:
-                    counts = None
-                else:
-                    counts = dict.fromkeys(STATES, 0)
-                    for info in processes:
-                        counts[state_name(info.state)] += 1
-                self._counts, self._taken_at = counts, now
+                    self._scanning.start()
+                except RuntimeError:  # no task left to make (pids.max): no fresh counts
+                    self._scanning = None
+            first = self._scanning if self._counts is None else None
+        if first is not None:
+            first.join(self.FIRST_WAIT)
+        with self._lock:
             return None if self._counts is None else dict(self._counts)
+
+    def _scan(self, is_pid1: bool) -> None:
+        started, cpu = time.monotonic(), time.thread_time()
+        counts: dict[str, int] | None = dict.fromkeys(STATES, 0)
+        try:
+            for info in visible_processes(is_pid1):
+                counts[state_name(info.state)] += 1
+        except ProcUnavailable:
+            counts = None
+        finally:
+            with self._lock:
+                self._counts, self._taken_at = counts, started
+                self._cost = time.thread_time() - cpu
+                self._scanning = None

@@ -1,4 +1,5 @@
-"""uvicorn's Server that nothing wakes while it is idle, on a loop that says whether it waits.
+"""uvicorn's Server that nothing wakes while it is idle, on a loop that says whether it waits,
+serving the connections app/front.py hands over instead of listening itself.
 
 uvicorn's main loop wakes ten times a second to refresh the Date header, call
 `callback_notify` and check `should_exit`. A turn of an idle asyncio loop costs 250-400 µs of
@@ -8,7 +9,9 @@ idle server does not wake at all: the app adds the Date header itself (app/web.p
 wakes the loop at once, and the core's watch learns whether the loop still turns from its
 selector (`WatchedSelector`) instead of from a tick. Stopping waits for the requests in
 flight, woken by the last one's end, not for uvicorn's 0.1 s sleep and polls: pidone leaves
-within milliseconds of its last process. Imported by the HTTP thread only (it imports uvicorn).
+within milliseconds of its last process. The server is started with no socket of its own
+(`sockets=[]`): the front door (app/front.py) owns the listener and gives it connections
+with `adopt`. Imported by the HTTP thread only (it imports uvicorn).
 """
 
 from __future__ import annotations
@@ -75,10 +78,15 @@ class QuietServer(uvicorn.Server):
     _loop: asyncio.AbstractEventLoop | None = None
     _wake: asyncio.Event | None = None
 
-    def __init__(self, config: uvicorn.Config) -> None:
+    def __init__(self, config: uvicorn.Config, serving: Callable[[], None],
+                 released: Callable[[str], None]) -> None:
         super().__init__(config)
         self.server_state.connections = DrainingSet()
         self.server_state.tasks = DrainingSet()
+        self._serving = serving
+        """Called once the loop runs and can adopt connections: the front door opens."""
+        self._released = released
+        """Gives back a connection's share when it never reached its protocol."""
 
     async def main_loop(self) -> None:
         """Until `stop()`: uvicorn's tick once (its default headers, `should_exit`), then no
@@ -86,8 +94,35 @@ class QuietServer(uvicorn.Server):
         attribute before it reads the other's."""
         self._wake = asyncio.Event()
         self._loop = asyncio.get_running_loop()
+        self._serving()
         if not await self.on_tick(0):
             await self._wake.wait()
+
+    def adopt(self, sock: socket.socket, received: bytes, peer: str) -> None:
+        """From the front door's thread: serve `sock`, whose first bytes `received` were read
+        already, in this server's loop. Closed when the loop is gone."""
+        loop = self._loop
+        try:
+            if loop is None:
+                raise RuntimeError("not serving")
+            loop.call_soon_threadsafe(self._adopt, sock, received, peer)
+        except RuntimeError:  # the loop has closed: pidone is leaving
+            sock.close()
+            self._released(peer)
+
+    def _adopt(self, sock: socket.socket, received: bytes, peer: str) -> None:
+        config = self.config
+        protocol = functools.partial(config.http_protocol_class, config=config,
+                                     server_state=self.server_state, app_state=self.lifespan.state,
+                                     _loop=self._loop, received=received, peer=peer)
+        adopting = asyncio.ensure_future(self._loop.connect_accepted_socket(protocol, sock))
+
+        def failed(task: asyncio.Future) -> None:
+            if task.cancelled() or task.exception() is not None:
+                sock.close()
+                self._released(peer)
+
+        adopting.add_done_callback(failed)
 
     def busy(self) -> bool:
         """From any thread: a request is being served or an answer is still being sent. (Each

@@ -11,6 +11,9 @@ from app.health import Verdict, heartbeat_age
 from app.signals import signal_name
 from app.state import ChildStatus, ExitRecord, Snapshot
 
+PROCESSES_LISTED = 1000
+"""Processes /processes lists at most, zombies first: 30,000 made a 5.6 MB answer (issue 22)."""
+
 NOT_REAPING_REASON = (
     "pidone is neither PID 1 nor a child subreaper: orphans are re-parented to the real init "
     "(or the nearest subreaper above pidone), not to pidone; run pidone as the container's "
@@ -79,7 +82,8 @@ def exit_document(ended: ExitRecord) -> dict[str, Any]:
 
 
 def processes_document(snapshot: Snapshot) -> dict[str, Any]:
-    """Every process pidone can see, and for each zombie who is to reap it.
+    """The processes pidone can see, PROCESSES_LISTED at most (zombies first, then by PID),
+    and for each zombie who is to reap it; `count` is all of them.
 
     Only /proc/PID/stat is read: never cmdline or environ, which may hold secrets. Raises
     procfs.ProcUnavailable without a /proc of pidone's PID namespace.
@@ -89,7 +93,7 @@ def processes_document(snapshot: Snapshot) -> dict[str, Any]:
     by_pid = {info.pid: info for info in processes}
     uptime = procfs.uptime_seconds()
     listed = []
-    for info in sorted(processes, key=lambda p: p.pid):
+    for info in sorted(processes, key=lambda p: (p.state != "Z", p.pid))[:PROCESSES_LISTED]:
         entry: dict[str, Any] = {
             "pid": info.pid,
             "ppid": info.ppid,
@@ -103,7 +107,8 @@ def processes_document(snapshot: Snapshot) -> dict[str, Any]:
         listed.append(entry)
     return {
         "scope": "namespace" if snapshot.is_pid1 else "descendants",
-        "count": len(listed),
+        "count": len(processes),
+        "truncated": len(listed) < len(processes),
         "processes": listed,
     }
 

@@ -1,4 +1,5 @@
-"""uvicorn in a second thread: bind, serve the app, stop on a flag; never take the core down."""
+"""The HTTP side's threads: bind, answer probes at the front door (app/front.py), serve the app
+with uvicorn; stop on a flag; never take the core down."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ TYPE_CHECKING = False  # the main thread only starts the thread: the socket modu
 if TYPE_CHECKING:      # logging and uvicorn are imported there, while the core already runs.
     import socket
 
+    from app.front import FrontDoor
     from app.listen import UnixSocketFile
     from app.quiet_server import QuietServer, WatchedSelector
 
@@ -23,11 +25,15 @@ any time the core itself stood still, before the core's watch calls it stuck. Lo
 a busy node does not explain it."""
 STOP_TIMEOUT = 1.0
 """Seconds pidone waits for in-flight requests when it leaves; it exits with os._exit anyway."""
+LISTEN_VERDICT_TIMEOUT = 1.0
+"""Seconds a leaving pidone waits for the HTTP thread to know whether it can listen, so that a
+child that exits at once does not take the one line saying why the API never served with it."""
 
-# uvicorn's knobs, set on purpose rather than inherited (see docs/http.md). Connections,
-# request heads and unsent answers are bounded by app/guard.py, not by uvicorn's
-# limit_concurrency, which answers 503 to every request, probes included, once slow clients
-# hold that many connections.
+# uvicorn's knobs, set on purpose rather than inherited (see docs/http.md). Connections
+# are accepted, counted per peer and held until their first head by app/front.py, which
+# answers the probes itself; request heads and unsent answers in uvicorn's loop are bounded by
+# app/guard.py, not by uvicorn's limit_concurrency, which answers 503 to every request,
+# probes included, once slow clients hold that many connections.
 KEEP_ALIVE_SECONDS = 5
 
 
@@ -39,6 +45,7 @@ class HttpServer:
         self.address = address
         self._server: QuietServer | None = None  # once the thread has built it
         self._selector: WatchedSelector | None = None  # the server's loop's, likewise
+        self._front: FrontDoor | None = None  # likewise
         self._stopping = False
         self._thread: threading.Thread | None = None
         self._thread_ended = False
@@ -50,6 +57,8 @@ class HttpServer:
         self._cannot_listen = False
         """Set by the HTTP thread when it did not start serving (it cannot bind, too few
         file descriptors): said once, nothing to watch."""
+        self._listen_verdict = threading.Event()
+        """Set by the HTTP thread once it listens or has said why it cannot."""
 
     def start(self) -> bool:
         """Start the thread that binds, imports uvicorn and serves: the core loop starts
@@ -78,9 +87,11 @@ class HttpServer:
             return None  # said once when it failed; nothing runs that could answer
         if self._thread_ended:
             return "its thread has ended"
-        server, selector = self._server, self._selector
+        server, selector, front = self._server, self._selector, self._front
         if server is None or selector is None or not server.started:
             return None  # still importing and starting up
+        if front is not None and not front.alive and not self._stopping:
+            return "its front door's thread has ended"
         # A loop waiting in its selector answers as soon as a client comes: it turns now.
         last_turn = now if selector.waiting else selector.returned_at
         if last_turn != self._turn_seen:
@@ -100,7 +111,9 @@ class HttpServer:
         connections, and the core leaves without handing the GIL to this thread and back
         (each handover a wait for a CPU on a busy node)."""
         self._stopping = True
-        server = self._server
+        if self._thread is not None:
+            self._listen_verdict.wait(LISTEN_VERDICT_TIMEOUT)
+        server = self._server  # the front door ends with uvicorn's loop, or with pidone
         if server is not None and server.started and server.busy():
             server.stop()
             self._thread.join(STOP_TIMEOUT + 0.5)
@@ -114,7 +127,10 @@ class HttpServer:
 
     def _serve(self) -> None:
         try:
-            sock = self._listen()
+            try:
+                sock = self._listen()
+            finally:
+                self._listen_verdict.set()
             if sock is None:
                 return
             self._run_uvicorn(sock)
@@ -152,19 +168,20 @@ class HttpServer:
     def _run_uvicorn(self, sock: socket.socket) -> None:
         import uvicorn
 
-        from app.guard import Guard
-        from app.listen import BACKLOG
+        from app.front import FrontDoor
+        from app.guard import Drops, Guard
         from app.quiet_server import QuietServer, WatchedSelector, watched_loop
+        from app.shares import ConnectionShares
         from app.uvicorn_log import route_uvicorn_logs
         from app.web import build_app
 
         verbose = self.core.config.verbosity >= 2
         route_uvicorn_logs(verbose)
-        guard = Guard()
+        drops, shares = Drops(), ConnectionShares()
+        guard = Guard(drops, shares)
         selector = WatchedSelector()
         config = uvicorn.Config(
-            build_app(self.core, unix_socket=self.address.unix_path is not None,
-                      dropped_connections=guard.dropped),
+            build_app(self.core, unix_socket=self.address.unix_path is not None, drops=drops),
             http=guard.protocol(),  # type: ignore[arg-type]  # a factory, as uvicorn calls it
             loop=watched_loop(selector),  # type: ignore[arg-type]  # likewise
             lifespan="off",
@@ -177,10 +194,14 @@ class HttpServer:
             date_header=False,  # app/web.py adds it: uvicorn's would need its loop to tick
             timeout_keep_alive=KEEP_ALIVE_SECONDS,
             timeout_graceful_shutdown=int(STOP_TIMEOUT),
-            backlog=BACKLOG,
         )
-        server = QuietServer(config)
-        self._server, self._selector = server, selector
+        front: FrontDoor | None = None
+        server = QuietServer(config, serving=lambda: front.start(), released=shares.give_back)
+        front = FrontDoor(sock, self.core.snapshot, server.adopt, shares, drops, access_log=verbose)
+        self._server, self._selector, self._front = server, selector, front
         if self._stopping:
             return
-        server.run(sockets=[sock])
+        try:
+            server.run(sockets=[])  # the front door listens and hands connections over
+        finally:
+            front.stop()

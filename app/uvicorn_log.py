@@ -5,17 +5,20 @@ from __future__ import annotations
 
 import logging
 
+from app.excerpt import excerpt
 from app.log import DEBUG, ERROR, INFO, WARNING, log
 
 
 class IntoPidoneLog(logging.Handler):
-    """A record as one line of pidone's log, without traceback."""
+    """A record as one line of pidone's log, without traceback. uvicorn's and asyncio's lines
+    are about clients (a request that failed, a connection): excerpted, so that nothing a
+    client sent can forge a line, and rate-limited (Log.about_client)."""
 
     def emit(self, record: logging.LogRecord) -> None:
         level = (ERROR if record.levelno >= logging.ERROR else WARNING
                  if record.levelno >= logging.WARNING else INFO if record.levelno >= logging.INFO
                  else DEBUG)
-        log.emit(level, "%s", (record.getMessage(),))
+        log.about_client(level, "%s", excerpt(record.getMessage(), 200))
 
 
 def route_uvicorn_logs(verbose: bool) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Future
 from email.utils import formatdate
 from typing import Any
@@ -19,14 +19,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app import health, metrics, reports
+from app import costly, health, metrics, reports
 from app.access import check_access
 from app.child import ExecError
 from app.core import (LAST_REAP_TIMEOUT, ChildNotRunning, Core, RestartRefused, SignalRefused,
                       restart_stop_wait)
 from app.excerpt import excerpt
+from app.log import ERROR, log
 from app.procfs import ProcUnavailable
-from app.log import log
 from app.numbers import parse_seconds
 from app.signals import TARGETS, SignalNameError, parse_signal, signal_name
 
@@ -48,10 +48,10 @@ class AnyText(PathConvertor):
 register_url_convertor("any", AnyText())
 
 
-def build_app(core: Core, *, unix_socket: bool = False,
-              dropped_connections: Callable[[], Mapping[str, int]] | None = None) -> Starlette:
+def build_app(core: Core, *, unix_socket: bool = False, drops: metrics.Drops | None = None) -> Starlette:
     """The app over `core`; `unix_socket` says every client is local (the socket file's
-    permissions chose them); `dropped_connections` counts what the server cut off, by reason."""
+    permissions chose them); `drops` counts what the server cut off, by reason. The probe
+    routes are here too, for a client the front door hands over (a probe with a body, say)."""
     routes = [
         Route("/health", probe(health.health), methods=["GET", "HEAD"]),
         Route("/livez", probe(health.liveness), methods=["GET", "HEAD"]),
@@ -72,8 +72,16 @@ def build_app(core: Core, *, unix_socket: bool = False,
     app.router.redirect_slashes = False  # one spelling per route: /signal is a 404, not a 307
     app.state.core = core
     app.state.unix_socket = unix_socket
-    app.state.registry = metrics.build_registry(core.snapshot, dropped_connections)
+    registry = metrics.build_registry(core.snapshot, drops)
+    app.state.scrapes = costly.Shared(lambda: metrics.Scrape(registry), "scrapes")
+    app.state.processes = costly.Shared(
+        lambda: render_json(reports.processes_document(core.snapshot())), "processes")
     return app
+
+
+def render_json(document: Any) -> bytes:
+    """`document` as JSONResponse renders it, so that a worker thread can do it."""
+    return JSONResponse(document).body
 
 
 def error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -116,10 +124,16 @@ def probe(decide: Callable[..., health.Verdict]) -> Handler:
 
 
 async def serve_metrics(request: Request) -> Response:
-    body, headers = metrics.exposition(request.app.state.registry,
-                                       request.headers.get("accept", ""),
-                                       request.headers.get("accept-encoding", ""))
-    return Response(body, headers=headers)
+    """A collection begun after this request came (app/costly.py: shared with every scrape
+    waiting meanwhile), encoded as asked, outside the event loop."""
+    content_type, gzipped = metrics.variant(request.headers.get("accept", ""),
+                                            request.headers.get("accept-encoding", ""))
+    scrapes: costly.Shared[metrics.Scrape] = request.app.state.scrapes
+    scrape = await scrapes.get()
+    body = scrape.bodies.get((content_type, gzipped))
+    if body is None:
+        body = await scrapes.run(scrape.body, content_type, gzipped)
+    return Response(body, headers=metrics.headers(content_type, gzipped))
 
 
 async def serve_status(request: Request) -> Response:
@@ -128,10 +142,13 @@ async def serve_status(request: Request) -> Response:
 
 
 async def serve_processes(request: Request) -> Response:
+    """A scan as old as its cost allows at most (app/costly.py), shared and outside the loop."""
+    processes: costly.Shared[bytes] = request.app.state.processes
     try:
-        return JSONResponse(reports.processes_document(request.app.state.core.snapshot()))
+        body = await processes.get(max_age=processes.refresh_interval())
     except ProcUnavailable as trouble:
         return error(503, str(trouble))
+    return Response(body, media_type="application/json")
 
 
 class BadParameter(ValueError):
@@ -263,8 +280,10 @@ class AnswerCrashes:
         try:
             await self.app(scope, receive, tracking_send)
         except Exception as failure:
-            log.error("%s %s failed: %s: %s", scope.get("method"), scope.get("path"),
-                      type(failure).__name__, failure)
+            # A client chose the method and path, and perhaps the failure's text: excerpts only.
+            log.about_client(ERROR, "%s %s failed: %s: %s", excerpt(str(scope.get("method"))),
+                             excerpt(str(scope.get("path")), 200), type(failure).__name__,
+                             excerpt(str(failure), 200))
             if not started:
                 await error(500, f"internal error: {type(failure).__name__}")(scope, receive, send)
 

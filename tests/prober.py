@@ -1,8 +1,9 @@
 """Probes an HTTP path as a kubelet does, from its own process so the test's threads do not skew it.
 
-usage: prober.py HOST PORT PATH PERIOD TIMEOUT
-A new connection every PERIOD seconds, TIMEOUT for the whole exchange; prints one line per
-probe, "ok SECONDS" for a 200 in time or "fail REASON", until stdin closes.
+usage: prober.py HOST PORT PATH PERIOD TIMEOUT [SOURCE]
+A new connection every PERIOD seconds, TIMEOUT for the whole exchange, from the address SOURCE
+if given (127.0.0.2: another peer than an attacker on 127.0.0.1); prints one line per probe,
+"ok SECONDS" for a 200 in time or "fail REASON", until stdin closes.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ import sys
 import time
 
 
-def probe(host: str, port: int, path: str, timeout: float) -> str:
+def probe(host: str, port: int, path: str, timeout: float, source: str | None = None) -> str:
     asked = time.monotonic()
-    connection = http.client.HTTPConnection(host, port, timeout=timeout)
+    connection = http.client.HTTPConnection(host, port, timeout=timeout,
+                                            source_address=(source, 0) if source else None)
     step = "connect"
     try:
         connection.connect()
@@ -32,9 +34,9 @@ def probe(host: str, port: int, path: str, timeout: float) -> str:
     return f"ok {took:.4f}" if took <= timeout else f"fail slow={took:.4f}"
 
 
-def main(host: str, port: str, path: str, period: str, timeout: str) -> None:
+def main(host: str, port: str, path: str, period: str, timeout: str, source: str = "") -> None:
     while not select.select([sys.stdin], [], [], float(period))[0]:
-        print(probe(host, int(port), path, float(timeout)), flush=True)
+        print(probe(host, int(port), path, float(timeout), source or None), flush=True)
 
 
 if __name__ == "__main__":

@@ -54,12 +54,12 @@ class Probes:
 
 
 @contextmanager
-def probing(host: str, port: int, period: float = PROBE_PERIOD,
-            timeout: float = PROBE_TIMEOUT) -> Iterator[Probes]:
-    """Probe /health from tests/prober.py until the block ends."""
+def probing(host: str, port: int, period: float = PROBE_PERIOD, timeout: float = PROBE_TIMEOUT,
+            path: str = "/health", source: str = "") -> Iterator[Probes]:
+    """Probe `path` from tests/prober.py (from the address `source`) until the block ends."""
     prober = subprocess.Popen(
-        [sys.executable, str(ROOT / "tests" / "prober.py"), host, str(port), "/health",
-         str(period), str(timeout)],
+        [sys.executable, str(ROOT / "tests" / "prober.py"), host, str(port), path,
+         str(period), str(timeout), source],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     probes = Probes()
     try:
@@ -410,7 +410,7 @@ def test_answers_never_read_end_their_connection(start_pidone, survived, pattern
              cut_off_after_s=f"{cut_off:.1f}", dropped=dropped)
     assert summary["reset_by_server"] == STUCK_READERS  # each one reset by pidone, not by us
     assert guard.SEND_TIMEOUT <= summary["longest_seconds"] <= CUT_OFF_WITHIN
-    assert dropped == {"stuck_sending": STUCK_READERS, "room_needed": 0, "head_too_slow": 0}
+    assert dropped == {"stuck_sending": STUCK_READERS, "room_needed": 0, "head_too_slow": 0, "peer_share": 0}
     assert running.http.get("/health").status_code == 200
     running.proc.kill()
     assert running.stderr.count("cut off connections") == 1  # once a minute at most

@@ -47,7 +47,7 @@ def test_every_metric_is_there_with_the_childs_values(start_pidone):
     assert by_state["sleeping"] >= 2  # pidone and the workload, at least
     dropped = {dict(labels)["reason"]: value for (name, labels), value in samples.items()
                if name == "pidone_http_connections_dropped_total"}
-    assert dropped == {"head_too_slow": 0, "room_needed": 0, "stuck_sending": 0}
+    assert dropped == {"head_too_slow": 0, "room_needed": 0, "stuck_sending": 0, "peer_share": 0}
 
 
 def test_counters_are_exact_after_known_orphans_and_signals(start_pidone):

@@ -38,6 +38,18 @@ def test_port_taken_one_line_and_the_child_runs_on(start_init):
                      "Address already in use; the child runs on without it"]
 
 
+def test_a_child_that_exits_at_once_does_not_take_the_reason_the_api_never_served(start_init):
+    """The HTTP thread binds while the core already runs: on a busy node the child may be gone
+    first, and pidone must not leave before the thread has said why it could not listen."""
+    running = start_init([*PIDONE, "--http", "unix:/nonexistent-dir/pidone.sock", "--",
+                          "sh", "-c", "exit 7"],
+                         env={"PYTHONPATH": f"{ROOT / 'tests' / 'faults'}:{ROOT}",
+                              "PIDONE_TEST_SLOW_LISTEN": "0.3"})
+    assert running.wait() == 7
+    lines = http_lines(running.stderr)
+    assert len(lines) == 1 and "No such file or directory" in lines[0], running.stderr
+
+
 @pytest.mark.parametrize("address, reason", [
     ("no-such-host.invalid:8080", "cannot listen on no-such-host.invalid:8080"),
     ("10.255.255.254:8080", "Cannot assign requested address"),
@@ -174,6 +186,25 @@ def test_the_head_limit_holds_when_the_head_comes_in_one_write(start_pidone, siz
     running = start_pidone(workload())
     answer = raw_exchange(running.url, head_of(size))
     assert answer.startswith(b"HTTP/1.1 " + status), answer[:200]
+
+
+SMUGGLED = b"POST /signal/USR1 HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+PADDED = b"GET /livez HTTP/1.1\r\nHost: x\r\nX1: a" + b" " * 16_000 + b"\r\nX2: a" + b" " * 16_000 + b"\r\n\r\n"
+MANY_HEADERS = b"GET /livez HTTP/1.1\r\nHost: x\r\n" + b"X:\r\n" * 3200 + b"\r\n"
+
+
+@pytest.mark.parametrize("first", [True, False], ids=["first-head", "after-a-good-one"])
+@pytest.mark.parametrize("head", [SMUGGLED, PADDED, MANY_HEADERS],
+                         ids=["content-length-with-transfer-encoding", "padded-past-16-KiB", "3200-headers"])
+def test_heads_past_the_limits_get_400_and_a_close(start_pidone, head, first):
+    """Issue 22: a head padded with whitespace to 32 KB was served, 3,200 headers were parsed at
+    3 µs each, and Content-Length with Transfer-Encoding was answered on a kept connection."""
+    running = start_pidone(workload("trap=USR1"))
+    good = b"GET /livez HTTP/1.1\r\nHost: x\r\n\r\n"
+    answer = raw_exchange(running.url, (b"" if first else good) + head + good)
+    answers = answer.count(b"HTTP/1.1 ")
+    assert answers == (1 if first else 2), answer[:400]  # nothing after the refusal
+    assert answer.rpartition(b"HTTP/1.1 ")[2].startswith(b"400"), answer[:400]
 
 
 def test_an_oversized_head_pipelined_after_a_good_one_is_refused(start_pidone):

@@ -8,6 +8,7 @@ Arguments are KEY=VALUE words, acted on in order:
                   /proc/PID/status; report "blocked PID"
   note=TEXT       nothing: puts TEXT in the command line
   zombie          leave one child that exits and is never waited for; report "zombie PID"
+  zombies=N       leave N such children (fewer if fork fails); report "zombies N"
   recycle         once this process is reaped, a newcomer takes its PID and process group
                   (via ns_last_pid; PID 1 of a namespace must be the init), reports
                   "newcomer PID PGID", counts the SIGUSR1s it gets, and reports "strays N"
@@ -149,6 +150,19 @@ def leave_orphans(count: int) -> None:
     os.execvp("sh", ["sh", "-c", LEAVE_ORPHANS, str(count)])
 
 
+def leave_zombies(count: int) -> int:
+    """Children that exit at once and are never waited for: processes in /proc for as long as
+    this one lives (a careless workload's thousands)."""
+    for made in range(count):
+        try:
+            pid = os.fork()
+        except OSError:
+            return made
+        if pid == 0:
+            os._exit(0)
+    return count
+
+
 def make_orphans(count: int) -> None:
     shares = [count // makers + (index < count % makers) for index in range(makers)]
     for pid in [fork_quiet(lambda share=share: leave_orphans(share)) for share in shares]:
@@ -266,6 +280,8 @@ def main(words: list[str]) -> None:
             if pid == 0:
                 os._exit(0)
             report(f"zombie {pid}")
+        elif key == "zombies":
+            report(f"zombies {leave_zombies(int(value))}")
         elif key == "recycle":
             spawn_recycler()
         elif key == "makers":
