@@ -187,11 +187,14 @@ def start_engine(root: Path, timeout: float = 60) -> Engine:
     config = root / "daemon.json"
     config.write_text("{}\n")  # not /etc/docker/daemon.json: nothing of the host's daemon
     log = (root / "dockerd.log").open("w")
+    # containerd wants [A-Za-z0-9] words joined by single ".", "_" or "-": mkdtemp's suffix may
+    # start or end with "_" or hold "__" (about one directory in sixteen).
+    namespace = "pidone" + re.sub(r"[^A-Za-z0-9]", "", root.name.removeprefix("pidone-engine-"))
     daemon = subprocess.Popen(
         ["dockerd", f"--config-file={config}", f"--data-root={root / 'data'}",
          f"--exec-root={root / 'exec'}", f"--pidfile={root / 'dockerd.pid'}", f"--host=unix://{socket}",
          # A containerd at the default socket (someone else's) would be shared: own namespaces.
-         f"--containerd-namespace={root.name}", f"--containerd-plugins-namespace={root.name}-plugins",
+         f"--containerd-namespace={namespace}", f"--containerd-plugins-namespace={namespace}-plugins",
          "--iptables=false", "--ip-forward=false", "--bridge=none"],
         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
     log.close()
