@@ -15,6 +15,9 @@ CASES = ("Start-up", "Signal forwarding, idle", "Signal forwarding under HTTP lo
 INITS = ("tini", "dumb-init", "catatonit", "pidone", "pidone+http", "pidone bundle", "python3 floor")
 STANDALONE = ("tini", "dumb-init", "catatonit", "pidone bundle")
 """The inits an image can hold without anything else: the Size case measures these."""
+HTTP_CASES = ("Memory after scrapes", "A scrape's cost")
+HTTP_INITS = ("pidone+http", "pidone bundle")
+"""The inits that serve /metrics: the scrape cases measure these alone."""
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +67,16 @@ def test_size_measures_every_init_that_stands_alone(report) -> None:
         for init in STANDALONE:
             assert float(row[init].replace(",", "")) > 0, f"Size: no {init} value in {row}"
         assert "pidone" not in row, "a venv's pidone needs the image's Python: no size of its own"
+
+
+@pytest.mark.parametrize("case", HTTP_CASES)
+def test_scrape_cases_measure_every_init_with_http(report, case: str) -> None:
+    rows = report.get(case)
+    assert rows, f"no table for {case}"
+    for row in rows:
+        for init in HTTP_INITS:
+            assert float(row[init].split()[0].replace(",", "")) >= 0, f"{case}: no {init} value in {row}"
+        assert not row.get("tini"), "tini serves no /metrics: nothing to scrape"
 
 
 def test_targets_are_judged(report) -> None:
