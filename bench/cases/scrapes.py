@@ -4,6 +4,7 @@ processes in the namespace (issue 25)."""
 from __future__ import annotations
 
 import http.client
+import math
 import statistics
 import time
 from collections.abc import Iterator
@@ -21,8 +22,6 @@ GROWTH_LIMIT_MIB = 1.0
 """'Flat': what the RSS may grow from the first reading to the last."""
 WALL_LIMIT_S = 1.0
 """A scrape's wall time at the largest census size."""
-TIMED_SCRAPES = 20
-"""Scrapes timed one after the other at each census size."""
 LOAD_CONNECTIONS = 16
 """wrk's connections for the scrapes past the first reading (wrk -t1: one thread)."""
 
@@ -51,14 +50,14 @@ def connected(init: Init) -> Iterator[http.client.HTTPConnection]:
 def scrape_until(init: Init, done: int, total: int) -> int:
     """Scrape `init` with wrk until `total` scrapes are done in all, `done` of them already.
     Returns the count."""
-    seconds = 2.0
+    seconds = 2
     while done < total:
         result = wrk.measure(init.metrics_url(), LOAD_CONNECTIONS, seconds)
         if result.errors:
             raise BenchError(f"{init.name}: {result.errors} /metrics errors under load")
         done += result.requests
-        # The next run sized to what is left, at this run's rate, a little over.
-        seconds = max(1.0, min(60.0, (total - done) / max(result.requests_per_second, 1.0) * 1.1))
+        # The next run sized to what is left at this run's rate, in whole seconds (wrk's -d).
+        seconds = max(1, min(60, math.ceil((total - done) / max(result.requests_per_second, 1.0))))
     return done
 
 
@@ -123,24 +122,25 @@ def run_cost(bench: Bench) -> CaseResult:
                 with start_census(init, bench, processes) as namespace:
                     with connected(init) as connection:
                         scrape(connection)  # the first starts the census (app/procfs.py)
-                        cpu = cpu_seconds(namespace.init_pid)
-                        times = []
-                        for _ in range(TIMED_SCRAPES):
+                        cpu, times = cpu_seconds(namespace.init_pid), []
+                        until = time.monotonic() + bench.sizes.wrk_seconds
+                        while time.monotonic() < until:
                             started = time.monotonic()
                             scrape(connection)
                             times.append(time.monotonic() - started)
                         cpu = cpu_seconds(namespace.init_pid) - cpu
                 walls[processes].add(init.name, statistics.median(times) * 1e3)
                 worst[processes].add(init.name, max(times) * 1e3)
-                cpus[processes].add(init.name, cpu / TIMED_SCRAPES * 1e3)
+                cpus[processes].add(init.name, cpu / len(times) * 1e3)
     largest = max(bench.sizes.census)
     verdicts = [at_most(f"{init.name}: a scrape ≤ {WALL_LIMIT_S:g} s wall at {largest:,} processes",
                         worst[largest], init.name, WALL_LIMIT_S * 1e3)
                 for init in http_inits(bench)]
     return CaseResult(
         "A scrape's cost",
-        f"{TIMED_SCRAPES} scrapes of /metrics one after the other on one connection, after a "
-        "first one, while the init's child holds as many zombies of its own (the probe, in C; "
-        "they stay in the namespace's /proc); CPU of every thread of PID 1 over those scrapes, "
-        "divided by their count (the /proc census that runs beside them included).",
+        f"Scrapes of /metrics one after the other on one connection for "
+        f"{bench.sizes.wrk_seconds:g} s, after a first one, while the init's child holds as many zombies of its own (the probe, in C; "
+        "they stay in the namespace's /proc); CPU of every thread of PID 1 over those "
+        "seconds divided by the scrapes' count (the /proc census that runs beside them "
+        "included).",
         [*walls.values(), *worst.values(), *cpus.values()], verdicts)
