@@ -150,6 +150,9 @@ class HttpServer:
         return sock
 
     def _run_uvicorn(self, sock: socket.socket) -> None:
+        from app.no_openssl import keep_out
+
+        keep_out()  # before anything below imports ssl or hashlib
         import uvicorn
 
         from app.front import FrontDoor
