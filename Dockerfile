@@ -12,13 +12,16 @@ WORKDIR /src
 COPY pyproject.toml README.md constraints.txt ./
 COPY app/ app/
 COPY bin/ bin/
+# pip drops the -I of bin/pidone's #! line (isolated from the workload's PYTHONPATH, PYTHONHOME,
+# sitecustomize...) when it writes the venv's interpreter in: sed puts it back.
 # /wheels holds pidone and its dependencies, all pure Python: a wheelhouse that installs
 # offline into any image with Python 3.11+ (docker build --target build; see README, "A Python image").
 # constraints.txt pins them at the versions the tests ran with, as in `make venv`.
 RUN python -m pip wheel --no-cache-dir -c constraints.txt --wheel-dir /wheels . \
  && python -m venv --without-pip /opt/pidone \
  && python -m pip --python /opt/pidone/bin/python install --no-cache-dir --no-index \
-        --find-links /wheels /wheels/pidone-*.whl
+        --find-links /wheels /wheels/pidone-*.whl \
+ && sed -i '1s/^\(#!.*python[0-9.]*\)$/\1 -I/' /opt/pidone/bin/pidone
 
 # /opt/pidone self-contained: its own Python and C library, from the same wheels, for images
 # without Python or a shell (docker build --target bundle; see docs/images.md).

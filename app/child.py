@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import signal
+import sys
 
 
 class ExecError(Exception):
@@ -26,8 +27,16 @@ def spawn_child(argv: tuple[str, ...], *, take_terminal: bool) -> int:
     _give_back_the_locale()
     ignored = _ignored_signals()
     candidates = _exec_candidates(argv[0])
-    read_end, write_end = os.pipe2(os.O_CLOEXEC)
-    pid = os.fork()
+    read_end = write_end = -1
+    try:
+        read_end, write_end = os.pipe2(os.O_CLOEXEC)
+        pid = os.fork()
+    except OSError as error:  # no process or file left: the cgroup's pids.max, RLIMIT_NOFILE
+        for fd in (read_end, write_end):
+            if fd >= 0:
+                os.close(fd)
+        call = "fork" if write_end >= 0 else "pipe"
+        raise ExecError(argv[0], f"{call}: {error.strerror}", 126) from None
     if pid == 0:  # pragma: no cover - the child never returns
         os.close(read_end)
         _become_child(argv, candidates, take_terminal, ignored, write_end)
@@ -71,10 +80,23 @@ def _become_child(argv: tuple[str, ...], candidates: list[str], take_terminal: b
         os._exit(127 if code == errno.ENOENT else 126)
 
 
+def give_back_the_terminal(child_pid: int) -> None:
+    """After `fg` the shell has made our group the terminal's foreground group: hand it on to
+    the child's, as at its start, so that it reads the terminal without SIGTTIN. After `bg` the
+    shell keeps it, and so does this. Nothing to do without a terminal on stdin."""
+    try:
+        if os.tcgetpgrp(0) == os.getpgrp():
+            os.tcsetpgrp(0, child_pid)
+    except OSError:
+        pass  # stdin is no terminal, not ours, or the child left its group
+
+
 def _give_back_the_locale() -> None:
     """In the C locale (an image without LANG) CPython sets LC_CTYPE=C.UTF-8 in its own
     environment (PEP 538), which the child would inherit: take it back out unless pidone was
-    given it. /proc/self/environ still holds the environment as exec passed it."""
+    given it. /proc/self/environ still holds the environment as exec passed it; without /proc,
+    the UTF-8 mode tells that the locale was C at start, and with LC_ALL unset CPython then
+    coerced it (an LC_CTYPE=C given is lost: the child's locale is C all the same)."""
     if "LC_CTYPE" not in os.environ:
         return
     try:
@@ -82,13 +104,22 @@ def _give_back_the_locale() -> None:
             if b"\0LC_CTYPE=" in b"\0" + given.read():
                 return
     except OSError:
-        return  # no /proc: leave it
+        if not sys.flags.utf8_mode or "LC_ALL" in os.environ:
+            return
     del os.environ["LC_CTYPE"]
 
 
+SHELL = "/bin/sh"
+"""What runs a file the kernel cannot (ENOEXEC), as glibc's execvp and POSIX have it."""
+_GO_ON = frozenset({errno.ENOENT, errno.ESTALE, errno.ENOTDIR, errno.ENODEV, errno.ETIMEDOUT})
+"""Errors after which glibc's execvp tries the next directory of PATH (EACCES too, remembered)."""
+
+
 def _exec_candidates(command: str) -> list[str]:
-    """The paths os.execvp would try for `command`, found before the fork: os.execvp first
-    imports `warnings`, a millisecond before every child's exec."""
+    """The paths execvp would try for `command`, found before the fork: os.execvp first
+    imports `warnings`, a millisecond before every child's exec. An empty name is no file."""
+    if not command:
+        return []
     if "/" in command:
         return [command]
     directories = os.environ.get("PATH", os.defpath).split(os.pathsep)
@@ -96,19 +127,31 @@ def _exec_candidates(command: str) -> list[str]:
 
 
 def _exec(argv: tuple[str, ...], candidates: list[str]) -> None:
-    """Exec the first candidate that runs; else raise as os.execvp does: the first error other
-    than "not there", or else the last one."""
-    first_other: OSError | None = None
+    """Exec the first candidate that runs, as glibc's execvp (which tini, dumb-init and
+    catatonit call) does: a file the kernel refuses as ENOEXEC (a script without #!) runs with
+    /bin/sh; past "not there" and "permission denied" the search goes on, any other error ends
+    it; at the end, EACCES if any candidate gave it, else the last error."""
     last: OSError = FileNotFoundError(errno.ENOENT, "nothing to run")
+    denied: OSError | None = None
     for candidate in candidates:
         try:
-            os.execv(candidate, argv)
-        except (FileNotFoundError, NotADirectoryError) as error:
-            last = error
+            _execute(candidate, argv)
         except OSError as error:
             last = error
-            first_other = first_other or error
-    raise first_other or last
+            if error.errno == errno.EACCES:
+                denied = error
+            elif error.errno not in _GO_ON:
+                raise
+    raise denied or last
+
+
+def _execute(path: str, argv: tuple[str, ...]) -> None:
+    try:
+        os.execv(path, argv)
+    except OSError as error:
+        if error.errno != errno.ENOEXEC:
+            raise
+    os.execv(SHELL, (SHELL, path, *argv[1:]))
 
 
 _CATCHABLE = signal.valid_signals() - {signal.SIGKILL, signal.SIGSTOP}
@@ -118,9 +161,14 @@ _RT_SIGACTION = {"x86_64": 13, "aarch64": 134}
 
 def _ignored_signals() -> int:
     """The SigIgn mask of this process: Python's own SIGPIPE and SIGXFSZ, and whatever
-    pidone's parent ignored."""
-    with open("/proc/self/status") as status:
-        return next(int(line.split()[1], 16) for line in status if line.startswith("SigIgn:"))
+    pidone's parent ignored. Without /proc, what CPython found ignored at its start, which
+    lacks only 32 and 33 (glibc hides them from sigaction)."""
+    try:
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1], 16) for line in status if line.startswith("SigIgn:"))
+    except (OSError, StopIteration):
+        return sum(1 << (signo - 1) for signo in _CATCHABLE
+                   if signal.getsignal(signo) == signal.SIG_IGN)
 
 
 def _reset_ignored_signals(ignored: int) -> None:

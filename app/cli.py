@@ -14,6 +14,7 @@ from app import __version__
 from app.config import CHILD, DEFAULT_GRACE, DEFAULT_HTTP, DEFAULT_HTTP_MODE, GROUP, Config
 from app.excerpt import excerpt
 from app.numbers import is_whole_number, parse_seconds
+from app.output import say, write_text
 from app.signals import parse_rewrite, parse_signal
 
 TYPE_CHECKING = False
@@ -62,7 +63,7 @@ options:
   -V, --version             print the version and exit
   -h, --help                print this help and exit
 
-Every flag has an environment variable (PIDONE_*); tini's and dumb-init's are
+Most flags have an environment variable (PIDONE_*); tini's and dumb-init's are
 honoured too. A flag on the command line wins over its variable.
 """
 
@@ -86,16 +87,25 @@ class EarlyExit(Exception):
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["health"]:
+        import signal
+
         from app.probe import main as probe_main
+
+        # An ordinary command, not an init: Ctrl-C or a HEALTHCHECK's timeout ends it.
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, signal.valid_signals())
 
         return probe_main(args[1:])
     try:
         config = parse_config(args, os.environ)
     except EarlyExit as shown:
-        print(shown, end="")
+        try:
+            write_text(str(shown))
+        except OSError as error:
+            say(f"pidone: cannot write to standard output: {error.strerror}")
+            return USAGE_EXIT
         return 0
     except UsageError as error:
-        print(f"pidone: {error}", file=sys.stderr)
+        say(f"pidone: {error}")
         return USAGE_EXIT
     from app.lifecycle import run
 

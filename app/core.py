@@ -8,9 +8,11 @@ import time
 from _thread import get_ident
 from collections import deque, namedtuple
 
+from app.alarm import Alarm
+from app.child import give_back_the_terminal
 from app.config import GROUP, Config
 from app.log import DEBUG, log
-from app.policy import SignalPolicy
+from app.policy import HOLD, STOP_TIMEOUT, Decision, SignalPolicy
 from app.signals import JOB_CONTROL, TERMINATING, SignalTaker, signal_name
 from app.state import ChildStatus, CoreState, Phase, Snapshot
 
@@ -84,11 +86,17 @@ class Core:
         self._policy = SignalPolicy(config.rewrites, config.term_delay, config.stop_timeout,
                                     config.signal_target, terminal)
         self._has_children = True
+        self._job_control = os.getpid() != 1
+        """Not PID 1: a shell may have started us as a job, and sees it stop only if we do."""
+        self._wait_options = os.WNOHANG | (os.WUNTRACED if self._job_control else 0)
+        self._stopped = False
+        """We stopped ourselves and have not forwarded a SIGCONT since: a stop of the child
+        reported now is the one we stopped for, or one from before it."""
         self._core_thread = get_ident()
         self._requests: deque[tuple[int, Future[Delivery]]] = deque()
         self._watches: list[Watch] = []
         self._next_watch = 0.0
-        self._signals = SignalTaker()
+        self._signals = SignalTaker(Alarm(self._wake))
         self._bugs_seen: set[tuple[str, str, int]] = set()
 
     # -- the narrow interface for the HTTP side -------------------------------------------
@@ -116,9 +124,9 @@ class Core:
         self._watches.append(Watch(name, trouble))
 
     def _wake(self) -> None:
-        """The named wake-up: a SIGCHLD aimed at the core thread ends its sigtimedwait at once
+        """The named wake-up: a SIGCHLD aimed at the core thread ends its sigwaitinfo at once
         (costing one empty waitpid); if the thread is busy, the signal waits for its next turn,
-        so a request is never left unseen."""
+        so a request is never left unseen. The alarm rings it at the core's deadlines."""
         signal.pthread_kill(self._core_thread, signal.SIGCHLD)
 
     # -- the loop -------------------------------------------------------------------------
@@ -142,9 +150,9 @@ class Core:
 
     def _turn(self) -> None:
         state = self.state
-        info = self._signals.take(self._sleep_seconds())
+        info = self._signals.take(self._wake_at())
         state.heartbeat = time.time()
-        if info is not None:
+        if info is not None:  # None: a deadline came, without the alarm's thread
             if info.si_signo == signal.SIGCHLD:
                 self.reap()
             else:
@@ -158,26 +166,31 @@ class Core:
 
     def reap(self) -> None:
         """Drain waitpid(-1, WNOHANG). Only this thread reaps and signals, so the child's PID
-        cannot be recycled between "still running?" and the kill of a forward."""
+        cannot be recycled between "still running?" and the kill of a forward. Not PID 1, it
+        also hears of the child stopping (WUNTRACED), to stop with it."""
         state = self.state
         child_pid = state.child.pid
         reaped_orphans: list[int] = []
         names: dict[int, str] | None = {} if self.config.warn_on_reap else None
         child_exited = False
+        child_stopped_by = 0
         with state.lock:
             while True:
                 try:
                     if names is None:
-                        pid, wait_status = os.waitpid(-1, os.WNOHANG)
+                        pid, wait_status = os.waitpid(-1, self._wait_options)
                     else:
-                        pid, wait_status = _wait_naming(names)
+                        pid, wait_status = _wait_naming(names, self._wait_options)
                 except ChildProcessError:
                     self._has_children = False
                     break
                 if pid == 0:
                     self._has_children = True
                     break
-                if pid == child_pid and state.child.running:
+                if os.WIFSTOPPED(wait_status):
+                    if pid == child_pid:
+                        child_stopped_by = os.WSTOPSIG(wait_status)
+                elif pid == child_pid and state.child.running:
                     self._record_child_exit(wait_status)
                     child_exited = True
                 else:
@@ -185,6 +198,8 @@ class Core:
             state.zombies_reaped += len(reaped_orphans)
         if child_exited:
             self._log_child_exit()
+        if child_stopped_by in JOB_CONTROL and not self._stopped:
+            self._stop_as_a_job(f"child {child_pid} stopped by {signal_name(child_stopped_by)}")
         if names is not None:
             for pid in reaped_orphans:
                 log.warning("reaped zombie process %d%s", pid,
@@ -195,23 +210,36 @@ class Core:
         state = self.state
         with state.lock:
             state.count_received(signo)
-            target = self._policy.received(signo, time.monotonic())
+            decision = self._policy.received(signo, time.monotonic())
             self._note_stop_asked()
-        if target is not None:
-            self._forward(target, learned_at)
-        elif self.config.rewrites.get(signo) == 0:
-            log.debug("dropped %s (rewrite to 0)", signal_name(signo))
-        else:
+        if signo == signal.SIGCONT and self._job_control:
+            self._stopped = False
+            give_back_the_terminal(self.state.child.pid)
+        if decision.signo:
+            self._forward(decision, learned_at)
+        elif decision.why == HOLD:
             log.info("%s received: not ready now, forwarding in %.3gs", signal_name(signo),
                      self.config.term_delay)
-        if signo in JOB_CONTROL and os.getpid() != 1:
-            # As dumb-init: stop ourselves too, so the shell that started us sees the job stop.
-            os.kill(os.getpid(), signal.SIGSTOP)
+        else:
+            log.debug("dropped %s (%s)", signal_name(signo), decision.why)
+        if signo in JOB_CONTROL and self._job_control:
+            self._stop_as_a_job(f"{signal_name(signo)} received")  # as dumb-init
 
-    def _forward(self, signo: int, learned_at: float) -> None:
-        """Deliver a signal that came from the OS (or its rewrite, or a delayed SIGTERM)."""
+    def _stop_as_a_job(self, why: str) -> None:
+        """Stop, so that the shell that started us as a job sees it stop and takes its terminal
+        back: when we get SIGTSTP/TTIN/TTOU (as dumb-init), and when the child stops for them,
+        as it does on Ctrl-Z (its group owns the terminal and gets the SIGTSTP, not us). The
+        shell's SIGCONT (fg, bg) resumes us, and we forward it. A plain SIGSTOP of the child
+        leaves us running: nothing would resume us."""
+        log.info("%s: stopping as a job", why)
+        self._stopped = True
+        os.kill(os.getpid(), signal.SIGSTOP)
+
+    def _forward(self, decision: Decision, learned_at: float) -> None:
+        """Deliver what the policy decided on its own: a signal from the OS (or its rewrite),
+        the held-back SIGTERM, --stop-timeout's SIGKILL."""
         try:
-            self._deliver(signo, "os", learned_at)
+            self._deliver(decision, "os", learned_at)
         except ChildNotRunning:
             pass  # it exited meanwhile: the next reap tells
         except SignalRefused as refusal:
@@ -226,18 +254,20 @@ class Core:
             try:
                 if not self.state.child.running:
                     raise self._not_running()
-                delivered = self._policy.requested(signo, time.monotonic())
-                target = self._deliver(delivered, "http", time.perf_counter())
-                answer.set_result(Delivery(delivered, self.state.child.pid, target))
+                decision = self._policy.requested(signo, time.monotonic())
+                target = self._deliver(decision, "http", time.perf_counter())
+                answer.set_result(Delivery(decision.signo, self.state.child.pid, target))
             except (ChildNotRunning, SignalRefused) as refusal:
                 answer.set_exception(refusal)
             except Exception as bug:
                 self.report_bug("a signal asked for over HTTP", bug)
                 answer.set_exception(bug)
 
-    def _deliver(self, signo: int, source: str, learned_at: float) -> str:
-        """Signal the child or its group; return which ("group" or "child")."""
+    def _deliver(self, decision: Decision, source: str, learned_at: float) -> str:
+        """The one way a signal reaches the child: signal it or its group as the policy
+        decided; return which ("group" or "child"). A forward is counted under `source`."""
         state = self.state
+        signo = decision.signo
         with state.lock:
             child = state.child
             if not child.running:
@@ -248,9 +278,14 @@ class Core:
             except PermissionError:
                 raise SignalRefused(f"the kernel refused {signal_name(signo)} to the child "
                                     f"(pid {child.pid}): permission denied") from None
-            state.record_forward(signo, source, time.perf_counter() - learned_at)
-        if log.enabled(DEBUG):
-            log.debug("forwarded %s to %s %d (%s)", signal_name(signo), target, child.pid, source)
+            if decision.why != STOP_TIMEOUT:  # pidone's own SIGKILL forwards nothing
+                state.record_forward(signo, source, time.perf_counter() - learned_at)
+        if decision.why == STOP_TIMEOUT:
+            log.warning("child still running %.3gs after a stop signal: sending SIGKILL",
+                        self.config.stop_timeout)
+        elif log.enabled(DEBUG):
+            log.debug("forwarded %s to %s %d (%s, %s)", signal_name(signo), target, child.pid,
+                      source, decision.why)
         return target
 
     def _note_stop_asked(self) -> None:
@@ -278,25 +313,17 @@ class Core:
             else:
                 log.error("%s does not answer: %s; the child runs on", watch.name, trouble)
 
-    def _sleep_seconds(self) -> float | None:
-        """How long the next wait may last; None: until a signal comes."""
+    def _wake_at(self) -> float | None:
+        """When the next wait ends at the latest (time.monotonic); None: when a signal comes."""
         deadline = self._policy.next_deadline()
-        beat = HEARTBEAT_INTERVAL if self._watches else None
-        if deadline is None:
-            return beat  # the usual case
-        return max(0.0, min(beat or HEARTBEAT_INTERVAL, deadline - time.monotonic()))
+        if not self._watches:
+            return deadline  # the usual case without HTTP: None
+        beat = time.monotonic() + HEARTBEAT_INTERVAL
+        return beat if deadline is None else min(beat, deadline)
 
     def _on_deadlines(self) -> None:
-        now = time.monotonic()
-        delayed = self._policy.delayed_due(now)
-        if delayed is not None:
-            self._forward(delayed, time.perf_counter())
-        if self._policy.kill_due(now):
-            with self.state.lock:
-                if self.state.child.running:
-                    log.warning("child still running %.3gs after a stop signal: sending SIGKILL",
-                                self.config.stop_timeout)
-                    self._signal_child(signal.SIGKILL)
+        for decision in self._policy.due(time.monotonic()):
+            self._forward(decision, time.perf_counter())
 
     def _signal_child(self, signo: int) -> str:
         """Caller holds the lock and knows the child is unreaped (its PID cannot be recycled):
@@ -442,7 +469,10 @@ class Core:
             return []  # as PID 1 every process is ours to reap; otherwise orphans are not ours
         from app import procfs  # only a subreaper reads /proc here: PID 1 need not import it
 
-        return procfs.descendants(os.getpid(), procfs.read_processes())
+        try:
+            return procfs.descendants(os.getpid(), procfs.read_processes())
+        except procfs.ProcUnavailable:
+            return []  # without our own /proc they cannot be found, let alone told apart
 
     def _reap_until(self, deadline: float) -> bool:
         """Reap while waiting; True once nothing is left to wait for."""
@@ -450,10 +480,10 @@ class Core:
             self.reap()
             if not self._has_children and not self._descendants():
                 return True
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            now = time.monotonic()
+            if now >= deadline:
                 return False
-            info = self._signals.take(min(remaining, HEARTBEAT_INTERVAL))
+            info = self._signals.take(min(deadline, now + HEARTBEAT_INTERVAL))
             self.state.heartbeat = time.time()
             self._answer_requests()
             if info is not None and info.si_signo != signal.SIGCHLD:
@@ -475,14 +505,15 @@ def _signal_group(pgid: int, signo: int) -> None:
         os.killpg(pgid, signal.SIGCONT)
 
 
-def _wait_naming(names: dict[int, str]) -> tuple[int, int]:
-    """waitpid(-1, WNOHANG) for -w, noting in `names` the name of what it reaps: a zombie's
+def _wait_naming(names: dict[int, str], options: int) -> tuple[int, int]:
+    """waitpid(-1, options) for -w, noting in `names` the name of what it reaps: a zombie's
     name is in /proc until it is reaped, gone after; so look first (WNOWAIT), then reap."""
-    found = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    stopped = os.WSTOPPED if options & os.WUNTRACED else 0
+    found = os.waitid(os.P_ALL, 0, os.WEXITED | stopped | os.WNOHANG | os.WNOWAIT)
     if found is None:
         return 0, 0
     names[found.si_pid] = _process_name(found.si_pid)
-    return os.waitpid(found.si_pid, os.WNOHANG)
+    return os.waitpid(found.si_pid, options)
 
 
 def _process_name(pid: int) -> str:

@@ -268,6 +268,8 @@ class FrontDoor:
     # -- heads ------------------------------------------------------------------------------
 
     def _receive(self, visitor: Visitor) -> None:
+        if visitor.sock.fileno() < 0:
+            return  # dropped earlier in this turn to make room: its event is stale
         try:
             data = visitor.sock.recv(READ_BYTES)
         except (BlockingIOError, InterruptedError):

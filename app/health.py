@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from app.procfs import read_process
 from app.state import Phase, Snapshot
 
 STALL_AFTER = 5.0
@@ -11,9 +13,21 @@ STALL_AFTER = 5.0
 least every second, so this is five missed beats, not one slow one."""
 
 
+STOPPED = "T"
+"""The state /proc gives a process stopped by SIGSTOP, SIGTSTP, SIGTTIN or SIGTTOU."""
+
+
+def process_state(pid: int) -> str | None:
+    """The one-letter state of `pid` in /proc, None when it is gone. The child is not reaped
+    while the snapshot says it runs, so its PID cannot have been taken by another process."""
+    info = read_process(pid)
+    return info.state if info else None
+
+
 @dataclass(frozen=True)
 class Verdict:
-    """A probe's answer: "ok", or why not ("terminating", "stopping", "exited", "stalled")."""
+    """A probe's answer: "ok", or why not ("terminating", "stopping", "exited", "stalled",
+    "stopped")."""
 
     status: str
 
@@ -31,19 +45,25 @@ def liveness(snapshot: Snapshot, now: float) -> Verdict:
     return Verdict("stalled" if heartbeat_age(snapshot, now) > STALL_AFTER else "ok")
 
 
-def health(snapshot: Snapshot, now: float) -> Verdict:
+def health(snapshot: Snapshot, now: float,
+           state_of: Callable[[int], str | None] = process_state) -> Verdict:
     """/health: the child runs and the loop turns. A child asked to stop is still healthy:
-    a liveness probe failing then would only make the orchestrator kill it sooner."""
+    a liveness probe failing then would only make the orchestrator kill it sooner. A stopped
+    child (SIGSTOP) is not: nothing in a container would continue it, it hangs for good, and
+    the orchestrator should restart it."""
     if snapshot.phase == Phase.EXITED:
         return Verdict("exited")
     if not snapshot.child.running:
         return Verdict("stopping")
+    if state_of(snapshot.child.pid) == STOPPED:
+        return Verdict("stopped")
     return liveness(snapshot, now)
 
 
-def readiness(snapshot: Snapshot, now: float) -> Verdict:
+def readiness(snapshot: Snapshot, now: float,
+              state_of: Callable[[int], str | None] = process_state) -> Verdict:
     """/readyz: healthy and no shutdown under way (503 from the first terminating signal)."""
-    verdict = health(snapshot, now)
+    verdict = health(snapshot, now, state_of)
     if verdict.ok and not snapshot.ready:
         return Verdict(snapshot.phase)
     return verdict

@@ -8,6 +8,7 @@ import time
 
 from app.child import ExecError, spawn_child
 from app.config import Config
+from app.output import say
 from app.signals import block_signals, wake_promptly
 
 TYPE_CHECKING = False  # typing itself is not imported: it costs the start-up path (app.config)
@@ -38,7 +39,7 @@ def run(config: Config) -> NoReturn:
         pid = spawn_child(config.command, take_terminal=terminal)
     except ExecError as error:
         for line in (*warnings, str(error)):
-            _print_error(line)
+            say(f"pidone: {line}")
         _leave_process(error.status)
     started = time.time()
     _leave_working_directory()
@@ -146,13 +147,6 @@ def _stdin_is_terminal() -> bool:
         return os.isatty(0)
     except OSError:
         return False
-
-
-def _print_error(line: str) -> None:
-    try:
-        print(f"pidone: {line}", file=sys.stderr, flush=True)
-    except (AttributeError, OSError, ValueError):
-        pass  # stderr closed: the exit status still tells
 
 
 def _leave_process(status: int) -> NoReturn:

@@ -15,6 +15,10 @@ BACKLOG = 1024
 FILE_DESCRIPTORS = 4096
 """The soft limit pidone asks for; app/front.py's budget of connections is what it gets, less
 a reserve, so that accept() does not run out of descriptors before room is made."""
+FEWEST_FILE_DESCRIPTORS = 16
+"""Below this open-files limit the HTTP side is not started: standard streams, the listening
+socket, the event loop's selector and self-pipe, a module being imported and a few clients.
+With less (`prlimit --nofile=6`), asyncio fails half-way through making its loop."""
 
 
 class BindError(Exception):
@@ -133,11 +137,12 @@ def _unbound_socket(address: ListenAddress) -> tuple[socket.socket, object]:
     return socket.socket(socket.AF_INET, socket.SOCK_STREAM), ("0.0.0.0", address.port)
 
 
-def raise_file_limit() -> None:
+def raise_file_limit() -> int:
     """Raise pidone's own soft RLIMIT_NOFILE to FILE_DESCRIPTORS when the hard limit allows
-    (as Go programs do at start). A container's soft limit is often 1024: a flood of clients
-    then makes accept() fail with EMFILE, and asyncio stops accepting for a second at a time,
-    probes included. The child, spawned before, keeps the limit it was given."""
+    (as Go programs do at start), and return the soft limit now in force. A container's soft
+    limit is often 1024: a flood of clients then makes accept() fail with EMFILE, and asyncio
+    stops accepting for a second at a time, probes included. The child, spawned before, keeps
+    the limit it was given."""
     import resource
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -145,5 +150,7 @@ def raise_file_limit() -> None:
     if soft != resource.RLIM_INFINITY and soft < wanted:
         try:
             resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+            soft = wanted
         except (ValueError, OSError):
             pass  # not allowed here: the limit stays, and so does the risk above
+    return FILE_DESCRIPTORS if soft == resource.RLIM_INFINITY else soft

@@ -82,7 +82,7 @@ class CoreCollector(Collector):
                                     "From pidone learning of a signal to its delivery",
                                     buckets=buckets, sum_value=latency.sum_seconds)
         counts = self._census.state_counts(snap.is_pid1)
-        if counts is not None:  # None until a first scan of /proc has ended
+        if counts is not None:  # None until a first scan of /proc has ended, or without /proc
             processes = GaugeMetricFamily("pidone_processes", "Processes pidone can see, by state",
                                           labels=["state"])
             for state, count in counts.items():

@@ -2,13 +2,14 @@
 and the target (the child's process group or the child alone).
 
 A plain state machine, owned by the core thread: it is told what arrived and what time it is,
-and answers what to deliver. It never signals and never reads a clock, so that every
+and answers what to deliver and why. It never signals and never reads a clock, so that every
 combination of options can be driven through a table in-process (tests/test_signal_policy.py).
 """
 
 from __future__ import annotations
 
 import signal
+from collections import namedtuple
 from collections.abc import Mapping
 
 from app.config import BY_SIGNAL, CHILD, GROUP
@@ -19,6 +20,28 @@ ENDING: frozenset[int] = frozenset(TERMINATING | {signal.SIGKILL})
 entrypoint's pipeline and background jobs stop with it (dumb-init's reason for the group)."""
 TERMINAL_JOB_CONTROL: frozenset[int] = frozenset(JOB_CONTROL | {signal.SIGCONT})
 """With a terminal these stop and continue whole jobs, as the terminal itself does."""
+
+FORWARD = "forward"
+"""Deliver the signal that arrived, its rewrite, or the one the API named."""
+DROP = "rewritten to 0"
+"""Nothing to deliver: -r rewrites the signal to 0."""
+HOLD = "held back by --term-delay"
+"""Nothing to deliver now: the first SIGTERM (or its rewrite) goes once --term-delay has passed."""
+DELAYED = "--term-delay passed"
+"""Deliver the SIGTERM (or its rewrite) that was held back."""
+STOP_TIMEOUT = "--stop-timeout passed"
+"""Deliver SIGKILL: the child was told to stop that long ago. pidone's own signal, no forward."""
+
+
+class Decision(namedtuple("Decision", "signo why")):
+    """The policy's answer: the signal to deliver now (0: none) and why (one of the above)."""
+
+    __slots__ = ()
+    signo: int
+    why: str
+
+
+_DROPPED = Decision(0, DROP)
 
 
 class SignalPolicy:
@@ -43,29 +66,29 @@ class SignalPolicy:
         """(when, signal): the first SIGTERM's delivery, held back by --term-delay."""
         self._kill_at: float | None = None
 
-    def received(self, signo: int, now: float) -> int | None:
-        """A signal from the OS: what to deliver now, or None (dropped, or held back)."""
+    def received(self, signo: int, now: float) -> Decision:
+        """A signal from the OS: what to deliver now (dropped, held back, or forwarded)."""
         target = self._rewrites.get(signo, signo)
         if target == 0:
-            return None
+            return _DROPPED
         if signo == signal.SIGTERM and self._term_delay > 0:
             if not self.stop_asked:
                 self.stop_asked = True
                 self._delayed = (now + self._term_delay, target)
-                return None
+                return Decision(0, HOLD)
             self._delayed = None  # a second SIGTERM: now, and the held-back one never
         if signo in TERMINATING or target in TERMINATING:
             self._stop(now)
-        return target
+        return Decision(target, FORWARD)
 
-    def requested(self, signo: int, now: float) -> int:
+    def requested(self, signo: int, now: float) -> Decision:
         """A signal asked for over the API: delivered as named, now. A SIGTERM supersedes
         the one --term-delay holds back."""
         if signo == signal.SIGTERM:
             self._delayed = None
         if signo in TERMINATING:
             self._stop(now)
-        return signo
+        return Decision(signo, FORWARD)
 
     def target(self, signo: int) -> str:
         """Where `signo`, as delivered, goes: GROUP or CHILD. By default a signal that ends the
@@ -78,24 +101,21 @@ class SignalPolicy:
             return GROUP
         return CHILD
 
-    def delayed_due(self, now: float) -> int | None:
-        """The held-back SIGTERM (or its rewrite), once its delay has passed; None otherwise."""
-        if self._delayed is None or now < self._delayed[0]:
-            return None
-        signo = self._delayed[1]
-        self._delayed = None
-        self._stop(now)
-        return signo
-
-    def kill_due(self, now: float) -> bool:
-        """True once, when --stop-timeout has passed since the first stop was delivered."""
-        if self._kill_at is None or now < self._kill_at:
-            return False
-        self._kill_at = None
-        return True
+    def due(self, now: float) -> list[Decision]:
+        """What the deadlines passed by `now` deliver, in their order: the held-back SIGTERM
+        (or its rewrite), then --stop-timeout's SIGKILL, each once."""
+        decisions = []
+        if self._delayed is not None and now >= self._delayed[0]:
+            decisions.append(Decision(self._delayed[1], DELAYED))
+            self._delayed = None
+            self._stop(now)
+        if self._kill_at is not None and now >= self._kill_at:
+            decisions.append(Decision(signal.SIGKILL, STOP_TIMEOUT))
+            self._kill_at = None
+        return decisions
 
     def next_deadline(self) -> float | None:
-        """The earliest time at which delayed_due or kill_due will have something to say."""
+        """The earliest time at which `due` will have something to deliver."""
         if self._delayed is None:
             return self._kill_at
         if self._kill_at is None:

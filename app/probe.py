@@ -11,13 +11,13 @@ import http.client
 import json
 import os
 import socket
-import sys
 from collections.abc import Mapping, Sequence
 from urllib.parse import urlsplit
 
 from app.address import AddressError, check_host_name, parse_address
 from app.config import DEFAULT_PORT
 from app.numbers import parse_seconds
+from app.output import STDERR, STDOUT, say
 
 USAGE = "usage: pidone health [--url URL] [--timeout SECONDS]"
 DEFAULT_TIMEOUT = 5.0
@@ -45,10 +45,10 @@ def main(args: Sequence[str]) -> int:
     try:
         url, timeout = parse_probe_args(args, os.environ)
     except ProbeUsageError as error:
-        print(f"pidone health: {error}", file=sys.stderr)
+        say(f"pidone health: {error}")
         return USAGE_ERROR
     healthy, line = probe(url, timeout)
-    print(f"pidone health: {line}", file=sys.stdout if healthy else sys.stderr)
+    say(f"pidone health: {line}", STDOUT if healthy else STDERR)
     return HEALTHY if healthy else UNHEALTHY
 
 

@@ -42,8 +42,36 @@ def read_process(pid: int, proc: str = "/proc") -> ProcessInfo | None:
     )
 
 
+class ProcUnavailable(Exception):
+    """`/proc` is not the proc file system of this process's PID namespace: not mounted, an
+    empty file system over it, or another namespace's, whose PIDs are not ours to count or to
+    signal. Processes cannot be listed; an init still works without them."""
+
+
+def check_proc(proc: str = "/proc") -> None:
+    """Raise ProcUnavailable unless `proc` shows this process as itself."""
+    try:
+        own = os.readlink(f"{proc}/self") == str(os.getpid())
+    except OSError:
+        own = False
+    if not own:
+        raise ProcUnavailable(f"{proc} is not the proc file system of pidone's PID namespace: "
+                              "processes cannot be listed nor counted")
+
+
+def proc_trouble(proc: str = "/proc") -> str | None:
+    """Why processes cannot be listed, or None when they can."""
+    try:
+        check_proc(proc)
+    except ProcUnavailable as trouble:
+        return str(trouble)
+    return None
+
+
 def read_processes(proc: str = "/proc") -> list[ProcessInfo]:
-    """Every process visible in this /proc (the PID namespace it was mounted for)."""
+    """Every process visible in this /proc (the PID namespace it was mounted for); raises
+    ProcUnavailable when that is not this process's."""
+    check_proc(proc)
     found = []
     for entry in os.listdir(proc):
         if entry.isdigit():
@@ -120,7 +148,8 @@ class Census:
         self._scanning: threading.Thread | None = None
 
     def state_counts(self, is_pid1: bool) -> dict[str, int] | None:
-        """The latest counts; None while no scan has ended yet."""
+        """The latest counts; None while no scan has ended yet, or without a /proc of our own
+        (a zero would be a lie)."""
         with self._lock:
             due = time.monotonic() - self._taken_at >= max(self.max_age, self._cost * self.COST_RATIO)
             if due and self._scanning is None:
@@ -138,10 +167,12 @@ class Census:
 
     def _scan(self, is_pid1: bool) -> None:
         started, cpu = time.monotonic(), time.thread_time()
-        counts = dict.fromkeys(STATES, 0)
+        counts: dict[str, int] | None = dict.fromkeys(STATES, 0)
         try:
             for info in visible_processes(is_pid1):
                 counts[state_name(info.state)] += 1
+        except ProcUnavailable:
+            counts = None
         finally:
             with self._lock:
                 self._counts, self._taken_at = counts, started

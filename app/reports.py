@@ -61,7 +61,7 @@ def status_document(snapshot: Snapshot, config: Config, now: float) -> dict[str,
             **child_document(snapshot.child, now),
         },
         "zombies_reaped": snapshot.zombies_reaped,
-        "warnings": list(snapshot.warnings),
+        "warnings": [*snapshot.warnings, *filter(None, [procfs.proc_trouble()])],
         "config": config.public(),
     }
 
@@ -70,7 +70,8 @@ def processes_document(snapshot: Snapshot) -> dict[str, Any]:
     """The processes pidone can see, PROCESSES_LISTED at most (zombies first, then by PID),
     and for each zombie who is to reap it; `count` is all of them.
 
-    Only /proc/PID/stat is read: never cmdline or environ, which may hold secrets.
+    Only /proc/PID/stat is read: never cmdline or environ, which may hold secrets. Raises
+    procfs.ProcUnavailable without a /proc of pidone's PID namespace.
     """
     me = os.getpid()
     processes = procfs.visible_processes(snapshot.is_pid1)

@@ -52,7 +52,8 @@ class HttpServer:
         self._excused = 0.0
         self._unix_socket: UnixSocketFile | None = None
         self._cannot_listen = False
-        """Set by the HTTP thread when binding failed: said once, nothing to watch."""
+        """Set by the HTTP thread when it did not start serving (it cannot bind, too few
+        file descriptors): said once, nothing to watch."""
 
     def start(self) -> bool:
         """Start the thread that binds, imports uvicorn and serves: the core loop starts
@@ -134,9 +135,14 @@ class HttpServer:
             log.error("HTTP server stopped without being asked to; the child runs on without it")
 
     def _listen(self) -> socket.socket | None:
-        from app.listen import BindError, UnixSocketFile, listen, raise_file_limit
+        from app.listen import (FEWEST_FILE_DESCRIPTORS, BindError, UnixSocketFile, listen,
+                                raise_file_limit)
 
-        raise_file_limit()
+        if (limit := raise_file_limit()) < FEWEST_FILE_DESCRIPTORS:
+            self._cannot_listen = True
+            log.error("HTTP server not started: the open files limit is %d, it needs %d at "
+                      "least; the child runs on without it", limit, FEWEST_FILE_DESCRIPTORS)
+            return None
         try:
             sock = listen(self.address, self.core.config.http_mode)
         except BindError as failure:

@@ -12,7 +12,7 @@ from app.numbers import is_whole_number
 
 TYPE_CHECKING = False  # typing itself is not imported: it costs the start-up path (app.config)
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from app.alarm import Alarm
 
 SIGRTMIN = signal.SIGRTMIN
 SIGRTMAX = signal.SIGRTMAX
@@ -23,55 +23,52 @@ _NOT_FORWARDED = {signal.SIGKILL, signal.SIGSTOP, signal.SIGCHLD}
 FORWARDED: frozenset[int] = frozenset(
     int(s) for s in signal.valid_signals() if s not in _NOT_FORWARDED
 )
-"""Every signal pidone blocks, takes with sigtimedwait, and passes on."""
+"""Every signal pidone blocks, takes with sigwaitinfo, and passes on."""
 
 WAITED: frozenset[int] = frozenset(FORWARDED | {signal.SIGCHLD})
-"""What the core takes with sigtimedwait: every forwarded signal, and SIGCHLD for reaping."""
+"""What the core takes with sigwaitinfo: every forwarded signal, and SIGCHLD for reaping."""
 
 
 def block_signals() -> None:
-    """Block everything pidone waits for, before any thread exists, so that only sigtimedwait
+    """Block everything pidone waits for, before any thread exists, so that only sigwaitinfo
     takes them (threads inherit the mask). Synchronous signals too: a real fault inside
     pidone is forced through by the kernel whatever the mask."""
     signal.pthread_sigmask(signal.SIG_BLOCK, WAITED)
 
 
 class SignalTaker:
-    """signal.sigtimedwait(WAITED, ...), without the answers it never filled in.
+    """The next signal of WAITED, taken with sigwaitinfo; a wait that must end by a moment
+    (a deadline, the heartbeat) is ended by the alarm's wake-up, which arrives as a SIGCHLD.
 
-    CPython's sigtimedwait (3.11 at least) has a flaw: when the process is stopped while it
-    waits (SIGSTOP, docker pause's freezer) the kernel ends the wait with EINTR, and when the
-    timeout has passed by the time it runs again, CPython returns a siginfo that nothing wrote:
-    stack garbage, a number that is no signal (forwarding it raised EINVAL and killed PID 1) or
-    one that looks real (the child would get a signal nobody sent). Such an answer can only
-    come once the timeout is over; one that comes then is taken only if it is a plausible
-    siginfo and not the previous one again."""
+    Not signal.sigtimedwait: CPython's (3.11 at least) returns a siginfo nothing wrote when the
+    process was stopped while it waited (SIGSTOP, the v2 freezer: the kernel ends the wait with
+    EINTR) and the timeout has passed by the time it runs again: stack garbage, a number that
+    is no signal, or the previous answer again. No check can tell that from a real signal: the
+    v1 freezer ends the same wait late with a real one, the same sender's again (Ctrl-C twice,
+    SIGWINCH), already taken from the kernel. sigwaitinfo has no timeout, and CPython retries
+    it on EINTR: every answer it gives is one the kernel wrote. Only when the alarm's thread
+    cannot start (the cgroup's pids.max reached) does a wait with a deadline fall back to
+    sigtimedwait, until the thread can start: deadlines then still come, on that one flaw."""
 
-    __slots__ = ("_last", "_waiting_interval")
+    __slots__ = ("_alarm", "_waiting_interval")
 
-    def __init__(self) -> None:
-        self._last: signal.struct_siginfo | None = None
+    def __init__(self, alarm: Alarm) -> None:
+        self._alarm = alarm
         self._waiting_interval = waiting_switch_interval()
 
-    def take(self, timeout: float | None) -> signal.struct_siginfo | None:
-        """The next signal of WAITED within `timeout` seconds (None: however long it takes),
-        else None. sigwaitinfo has no timeout to pass, and so not the flaw."""
-        if timeout is None:
-            self._last = _waiting(self._waiting_interval, signal.sigwaitinfo, WAITED)
-            return self._last
-        started = time.monotonic()
-        info = _waiting(self._waiting_interval, signal.sigtimedwait, WAITED, timeout)
-        if info is None:
-            return None
-        late = timeout > 0 and time.monotonic() - started >= timeout  # a zero timeout never waits
-        if late and not self._plausible(info):
-            return None  # nothing was dequeued: what is pending stays pending
-        self._last = info
-        return info
-
-    def _plausible(self, info: signal.struct_siginfo) -> bool:
-        return (info.si_signo in WAITED and _SI_CODES[0] <= info.si_code <= _SI_CODES[1]
-                and info != self._last)
+    def take(self, until: float | None) -> signal.struct_siginfo | None:
+        """The next signal of WAITED; a SIGCHLD (or None), at the latest, once time.monotonic()
+        has reached `until` (None: only a signal ends the wait)."""
+        rings = self._alarm.ring_at(until)
+        sys.setswitchinterval(self._waiting_interval)
+        try:
+            if rings:
+                return signal.sigwaitinfo(WAITED)
+            # No thread for the alarm: the flawed wait, its answer at least a signal we wait for.
+            info = signal.sigtimedwait(WAITED, max(0.0, until - time.monotonic()))
+            return info if info is not None and info.si_signo in WAITED else None
+        finally:
+            sys.setswitchinterval(TURN_SWITCH_SECONDS)
 
 
 TURN_SWITCH_SECONDS = 0.001
@@ -97,16 +94,6 @@ def waiting_switch_interval() -> float:
     return WAITING_SWITCH_SECONDS if len(os.sched_getaffinity(0)) > 1 else TURN_SWITCH_SECONDS
 
 
-def _waiting(interval: float, wait: Callable[..., signal.struct_siginfo | None],
-             *args: object) -> signal.struct_siginfo | None:
-    """`wait(*args)` with the switch interval `interval`, the turn's interval again after."""
-    sys.setswitchinterval(interval)
-    try:
-        return wait(*args)
-    finally:
-        sys.setswitchinterval(TURN_SWITCH_SECONDS)
-
-
 def wake_promptly() -> None:
     """Shrink the calling main thread's timer slack from Linux's 50 µs to TIMER_SLACK_NS: its
     waits for the GIL are timed futex waits, which the slack stretches, so WAITING_SWITCH_SECONDS
@@ -122,11 +109,6 @@ def wake_promptly() -> None:
             slack.write(str(TIMER_SLACK_NS))
     except OSError:
         pass
-
-
-_SI_CODES = (-64, 0x80)
-"""si_code as the kernel fills it: SI_USER 0, SI_QUEUE, SI_TKILL and the like below 0,
-CLD_* and other per-signal codes from 1 up, SI_KERNEL 0x80."""
 
 
 TERMINATING: frozenset[int] = frozenset({signal.SIGTERM, signal.SIGINT, signal.SIGQUIT})

@@ -22,6 +22,7 @@ from app.access import check_access
 from app.core import ChildNotRunning, Core, SignalRefused
 from app.excerpt import excerpt
 from app.log import ERROR, log
+from app.procfs import ProcUnavailable
 from app.signals import SignalNameError, parse_signal, signal_name
 
 
@@ -137,7 +138,10 @@ async def serve_status(request: Request) -> Response:
 async def serve_processes(request: Request) -> Response:
     """A scan as old as its cost allows at most (app/costly.py), shared and outside the loop."""
     processes: costly.Shared[bytes] = request.app.state.processes
-    body = await processes.get(max_age=processes.refresh_interval())
+    try:
+        body = await processes.get(max_age=processes.refresh_interval())
+    except ProcUnavailable as trouble:
+        return error(503, str(trouble))
     return Response(body, media_type="application/json")
 
 

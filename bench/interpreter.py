@@ -29,9 +29,10 @@ def deployed_python(directory: Path) -> str:
                              check=True).stdout.strip()
     paths = [str(ROOT), sysconfig.get_paths()["purelib"]]
     (Path(purelib) / "pidone-bench.pth").write_text("\n".join(paths) + "\n")
-    _, script = (ROOT / "bin" / "pidone").read_text().split("\n", 1)
+    shebang, script = (ROOT / "bin" / "pidone").read_text().split("\n", 1)
     command = directory / "bin" / "pidone"
-    command.write_text(f"#!{python}\n{script}")  # as pip rewrites the #!python line
+    # As an install leaves the #!python line: the venv's interpreter, the flags kept (-I).
+    command.write_text(f"#!{python}{shebang.removeprefix('#!python')}\n{script}")
     command.chmod(0o755)
     # Even where PYTHONDONTWRITEBYTECODE is set: pip writes these when it installs pidone.
     compileall.compile_dir(ROOT / "app", quiet=1)

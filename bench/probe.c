@@ -1,7 +1,9 @@
 /* The child side of the benchmarks, in C so that its own cost stays out of the numbers.
  *
  *   probe stamp FD [CMD ARG...]   write "stamp NS" (CLOCK_MONOTONIC) to FD, then exec CMD or exit
- *   probe sigack FD SIGNO         write "ready", then "ack NS" for every SIGNO that arrives
+ *   probe sigack FD SIGNO [MARK]  write "ready", then "ack NS" for every SIGNO that arrives
+ *                                 (and "mark NS" for every MARK: a real-time MARK sent last
+ *                                 comes after any SIGNO the init still had to forward)
  *   probe orphans FD GO_FD N      wait for a byte on GO_FD, then make N orphans in a chain of
  *                                 forks (each link forks the next and exits at once, so every
  *                                 link becomes the init's zombie); "start NS" and "end NS"
@@ -46,15 +48,21 @@ static int stamp(int fd, char **command) {
     return 127;
 }
 
-static _Noreturn void sigack(int fd, int signo) {
+static _Noreturn void sigack(int fd, int signo, int mark) {
     sigset_t wanted;
     sigemptyset(&wanted);
     sigaddset(&wanted, signo);
+    if (mark > 0) {
+        sigaddset(&wanted, mark);
+    }
     sigprocmask(SIG_BLOCK, &wanted, NULL);
     report(fd, "ready", getpid());
     for (;;) {
-        if (sigwaitinfo(&wanted, NULL) == signo) {
+        int got = sigwaitinfo(&wanted, NULL);
+        if (got == signo) {
             report(fd, "ack", now_ns());
+        } else if (got == mark) {
+            report(fd, "mark", now_ns());
         }
     }
 }
@@ -111,8 +119,8 @@ int main(int argc, char **argv) {
     if (argc >= 3 && strcmp(argv[1], "stamp") == 0) {
         return stamp(atoi(argv[2]), argv + 3);
     }
-    if (argc == 4 && strcmp(argv[1], "sigack") == 0) {
-        sigack(atoi(argv[2]), atoi(argv[3]));
+    if ((argc == 4 || argc == 5) && strcmp(argv[1], "sigack") == 0) {
+        sigack(atoi(argv[2]), atoi(argv[3]), argc == 5 ? atoi(argv[4]) : 0);
     }
     if (argc == 5 && strcmp(argv[1], "orphans") == 0) {
         return orphans(atoi(argv[2]), atoi(argv[3]), atol(argv[4]));
@@ -128,7 +136,7 @@ int main(int argc, char **argv) {
             pause(); /* a signal's default action ends it */
         }
     }
-    fprintf(stderr, "usage: probe stamp FD [CMD...] | sigack FD SIGNO | orphans FD GO_FD N"
+    fprintf(stderr, "usage: probe stamp FD [CMD...] | sigack FD SIGNO [MARK] | orphans FD GO_FD N"
                     " | zombies FD N | exit CODE | pause\n");
     return 2;
 }

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from bench import chart, report
 from bench.bundle import SYSTEM_PYTHON, build_bundle
-from bench.cases import idle, leaving, memory, metrics, orphans, scrapes, signals, size, startup
+from bench.cases import early_term, idle, leaving, memory, metrics, orphans, scrapes, signals, size, startup
 from bench.context import FULL, QUICK, Bench
 from bench.inits import bundle, floor, installed_peers, pidone
 from bench.interpreter import deployed_python, pidone_command
@@ -41,6 +41,7 @@ class Case:
 
 CASES = (
     Case("startup", "Start-up", startup.run, ("hyperfine",)),
+    Case("early-term", "First instants", early_term.run),
     Case("signals", "Signal forwarding, idle", signals.run_idle),
     Case("signals-load", "Signal forwarding under HTTP load", signals.run_loaded, ("wrk",)),
     Case("orphans", "Orphan storm", orphans.run),

@@ -12,11 +12,12 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import pytest
 
-from cgroups import make_pids_cgroup, remove_cgroup
+from cgroups import Freezer, make_freezer_cgroup, make_pids_cgroup, remove_cgroup
 
 def _start_from_default_signal_state() -> None:
     """Every init under test starts as a container runtime starts it: no signal ignored or
@@ -38,6 +39,8 @@ ROOT = Path(__file__).resolve().parent.parent
 pytest_plugins = ["engine"]  # the private Docker engine's fixtures (tests/engine.py)
 WORKLOAD = [sys.executable, str(ROOT / "tests" / "workload.py")]
 PIDONE = [sys.executable, "-m", "app"]
+INSTALLED = [str(Path(sys.executable).with_name("pidone"))]
+"""The command `make venv` installs (bin/pidone, isolated with -I), as an image runs it."""
 PEERS = {"tini": ["tini", "--"], "dumb-init": ["dumb-init", "--"]}
 
 
@@ -218,21 +221,43 @@ def start_pidone(start_init) -> Iterator:
     yield start
 
 
+T = TypeVar("T")
+
+
+def fresh_cgroups(kind: str, maker: Callable[[str, int], T | None]
+                  ) -> tuple[Callable[[int], T | None], list[T]]:
+    """(make, made): make(n) calls maker with a name of its own for this test run, and keeps
+    what it made in `made`, for the fixture to remove."""
+    made: list[T] = []
+
+    def make(argument: int) -> T | None:
+        cgroup = maker(f"pidone-test-{kind}-{os.getpid()}-{len(made)}", argument)
+        if cgroup is not None:
+            made.append(cgroup)
+        return cgroup
+
+    return make, made
+
+
 @pytest.fixture
 def pids_cgroup() -> Iterator[Callable[[int], Path | None]]:
     """pids_cgroup(limit) -> a fresh cgroup whose pids.max is `limit`, None where this machine
     offers no pids controller to make one under; removed at the end."""
-    made: list[Path] = []
-
-    def make(limit: int) -> Path | None:
-        path = make_pids_cgroup(f"pidone-test-{os.getpid()}-{len(made)}", limit)
-        if path is not None:
-            made.append(path)
-        return path
-
+    make, made = fresh_cgroups("pids", make_pids_cgroup)
     yield make
     for path in made:
         remove_cgroup(path)
+
+
+@pytest.fixture
+def freezer_cgroup() -> Iterator[Callable[[int], Freezer | None]]:
+    """freezer_cgroup(version) -> a fresh cgroup with the v1 or v2 freezer, None where this
+    machine has none; thawed and removed at the end."""
+    make, made = fresh_cgroups("freezer", make_freezer_cgroup)
+    yield make
+    for freezer in made:
+        freezer.thaw()
+        remove_cgroup(freezer.path)
 
 
 def round_trip_then_exit(running: RunningInit) -> None:

@@ -292,6 +292,12 @@ def pidone_image(engine: Engine, base_image: str) -> str:
     return engine.build("pidone", build_args={"PYTHON_IMAGE": base_image})
 
 
+WORKLOAD_APP = ("ENV PYTHONPATH=/srv PYTHONWARNINGS=error\n"
+                "RUN mkdir -p /srv/app && echo 'WHO = \"the workload\"' > /srv/app/__init__.py\n")
+"""Dockerfile lines of a Python image's workload: its own `app` package (pidone's import package
+has that name too) in /srv, on its PYTHONPATH. pidone's interpreter must see none of it."""
+
+
 def documented_dockerfile(page: str, after: str) -> str:
     """The first ```dockerfile block of `page` (README.md, docs/images.md) after the line that
     contains `after`: the recipes users copy are the ones built."""

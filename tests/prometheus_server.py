@@ -26,7 +26,8 @@ class PrometheusServer:
     """`prometheus` with its own data dir, scraping `targets` every `interval` seconds and
     evaluating pidone's alert rules as often."""
 
-    def __init__(self, workdir: Path, targets: list[str], interval: float = 1.0) -> None:
+    def __init__(self, workdir: Path, targets: list[str], interval: float = 1.0,
+                 metrics_path: str = "/metrics") -> None:
         binary = shutil.which("prometheus")
         if binary is None:
             raise FileNotFoundError("prometheus is not installed (Debian package prometheus)")
@@ -34,7 +35,8 @@ class PrometheusServer:
         config = {
             "global": {"scrape_interval": f"{interval:g}s", "evaluation_interval": f"{interval:g}s"},
             "rule_files": [str(ALERT_RULES)],
-            "scrape_configs": [{"job_name": JOB, "static_configs": [{"targets": targets}]}],
+            "scrape_configs": [{"job_name": JOB, "metrics_path": metrics_path,
+                                "static_configs": [{"targets": targets}]}],
         }
         config_file = workdir / "prometheus.yml"
         config_file.write_text(yaml.safe_dump(config))

@@ -9,9 +9,10 @@ import sys
 import pytest
 
 from conftest import ROOT
+from markdown_tables import parse_tables
 
-CASES = ("Start-up", "Signal forwarding, idle", "Signal forwarding under HTTP load", "Orphan storm",
-         "Memory", "Idle", "Leaving")
+CASES = ("Start-up", "First instants", "Signal forwarding, idle",
+         "Signal forwarding under HTTP load", "Orphan storm", "Memory", "Idle", "Leaving")
 INITS = ("tini", "dumb-init", "catatonit", "pidone", "pidone+http", "pidone bundle", "python3 floor")
 STANDALONE = ("tini", "dumb-init", "catatonit", "pidone bundle")
 """The inits an image can hold without anything else: the Size case measures these."""
@@ -29,21 +30,6 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict[str,
     assert done.returncode == 0, done.stderr
     assert (out / "benchmarks.png").read_bytes().startswith(b"\x89PNG")
     return parse_tables((out / "benchmarks.md").read_text())
-
-
-def parse_tables(markdown: str) -> dict[str, list[dict[str, str]]]:
-    tables: dict[str, list[dict[str, str]]] = {}
-    section, header = "", None
-    for line in markdown.splitlines():
-        if line.startswith("## "):
-            section, header = line[3:], None
-        elif line.startswith("|") and not line.startswith("|---"):
-            cells = [cell.strip() for cell in line.strip("|").split("|")]
-            if header is None:
-                header = cells
-            else:
-                tables.setdefault(section, []).append(dict(zip(header, cells)))
-    return tables
 
 
 @pytest.mark.parametrize("case", CASES)

@@ -24,7 +24,7 @@ import pytest
 from bench.probe import compile_probe
 from conftest import free_loopback_port, scrape
 from dockerfile_stages import read_stages
-from engine import DOCKER, Engine, documented_dockerfile
+from engine import DOCKER, WORKLOAD_APP, Engine, documented_dockerfile
 from observe import wait_until
 from rootfs import CONTAINER_PATH, DebianRoot, exec_in, in_root, make_static_root
 
@@ -284,6 +284,22 @@ def test_the_recipe_for_debian_runs_in_the_engine(engine: Engine, bundle_image: 
     assert listed.returncode == 0, listed.stderr
     assert sorted(line.split("=")[0] for line in listed.stdout.splitlines()) == \
         ["HOME", "HOSTNAME", "PATH"]
+
+    # A workload's PYTHONPATH with its own `app` package: the bundle's Python reads none of it.
+    workload = engine.build("recipe-debian-app", context=None, network="none",
+                            dockerfile=f"FROM {image}\n{WORKLOAD_APP}")
+    done = engine.run(workload, "sh", "-c", 'echo "$PYTHONPATH"; exit 5')
+    assert (done.returncode, done.stdout, done.stderr) == (5, "/srv\n", "")
+    address = f"127.0.0.1:{free_loopback_port()}"
+    container = engine.start(workload, "sleep", "300",
+                             options=["--network=host", f"--env=PIDONE_HTTP={address}"])
+    try:
+        wait_until(lambda: container.exec(*PIDONE, "health", check=False).returncode == 0, 30,
+                   "pidone health to pass with the workload's PYTHONPATH")
+        assert container.stop() == 128 + signal.SIGTERM, container.logs()
+        assert container.logs() == ""
+    finally:
+        engine.docker("rm", "--force", container.id)
 
 
 def import_root(engine: Engine, root: Path, tag: str) -> str:

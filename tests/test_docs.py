@@ -1,6 +1,8 @@
 """The documentation holds together: every relative link and anchor of README.md, SECURITY.md
 and docs/*.md leads somewhere (anchors by GitHub's rules), nothing links outside the project,
-and `pidone --help` fits one screen and lists exactly the flags of the README's table."""
+`pidone --help` fits one screen and lists exactly the flags of the README's table, the
+README's costs are the last benchmark report's, and docs/metrics.md says what every metric of
+SPEC.md is for."""
 import re
 import subprocess
 from pathlib import Path
@@ -8,10 +10,23 @@ from pathlib import Path
 import pytest
 
 from conftest import PIDONE, ROOT
+from markdown_tables import parse_tables
 
 PAGES = sorted([ROOT / "README.md", ROOT / "SECURITY.md", *(ROOT / "docs").glob("*.md")])
 SCREEN_LINES = 40
 SCREEN_COLUMNS = 80
+COSTS = {
+    # the README's row -> the (section, metric) of docs/benchmarks.md each of its figures shows
+    "memory (RSS; with HTTP, after a scrape)": [("Memory", "RSS (MiB)")],
+    "exec of the init → exec of its child":
+        [("Start-up", "exec of the init → exec of the child (ms)")],
+    "`INIT -- /bin/true`, whole": [("Start-up", "whole process, `INIT -- /bin/true` (ms)")],
+    "size on disk / as a tar.gz layer": [("Size", "on disk (MiB)"), ("Size", "tar.gz (MiB)")],
+}
+COST_COLUMNS = {"tini": "tini", "pidone": "pidone", "pidone, HTTP on": "pidone+http",
+                "pidone bundle (HTTP on)": "pidone bundle"}
+"""The README's columns -> the report's."""
+IN_REPORT_UNITS = {"KiB": 1 / 1024, "MiB": 1.0, "ms": 1.0}
 
 FENCE = re.compile(r"^ *```.*?^ *```", re.S | re.M)
 CODE_SPAN = re.compile(r"(`+).*?\1", re.S)
@@ -135,3 +150,33 @@ def test_help_lists_exactly_the_flags_of_the_readmes_table() -> None:
     options = help_text().split("\noptions:\n", 1)[1]
     first_column = re.findall(r"^ +(-\S.*?)(?: {2,}|$)", options, re.M)
     assert flags_in("\n".join(first_column)) == flags_in(readme_flag_table())
+
+
+def test_the_readmes_costs_are_the_last_benchmark_reports() -> None:
+    """Each figure of the README's cost table is the report's median, rounded as shown."""
+    readme = parse_tables((ROOT / "README.md").read_text())["What it costs"]
+    report = parse_tables((ROOT / "docs" / "benchmarks.md").read_text())
+    assert sorted(row[""] for row in readme) == sorted(COSTS)
+    for row in readme:
+        for column, init in COST_COLUMNS.items():
+            shown = re.findall(r"([\d.]+) (KiB|MiB|ms)", row[column].partition("(")[0])
+            if not shown:
+                continue  # "+ the image's Python": no figure of its own
+            assert len(shown) == len(COSTS[row[""]]), row[column]
+            for (figure, unit), (section, metric) in zip(shown, COSTS[row[""]]):
+                (measured,) = [float(line[init].split()[0]) for line in report[section]
+                               if line["metric"] == metric]
+                decimals = len(figure.partition(".")[2])
+                scale = IN_REPORT_UNITS[unit]
+                rounding = 0.5 * 10 ** -decimals * scale + 1e-9
+                assert abs(float(figure) * scale - measured) <= rounding, \
+                    f"{row['']}, {column}: README {figure} {unit}, report {measured}"
+
+
+def test_metrics_page_names_every_metric_of_the_spec() -> None:
+    spec = (ROOT / "docs" / "SPEC.md").read_text()
+    table = spec[spec.index("\n## Metrics\n"):].split("\n## ")[1]
+    names = set(re.findall(r"`(pidone_[a-z_]+)`", table))
+    assert names, "no metric in SPEC.md's table"
+    explained = set(re.findall(r"`(pidone_[a-z_]+)`", (ROOT / "docs" / "metrics.md").read_text()))
+    assert sorted(names - explained) == []

@@ -1,4 +1,5 @@
-"""The probes' verdicts from a snapshot: which phase and heartbeat age give which answer."""
+"""The probes' verdicts from a snapshot: which phase, child state and heartbeat age give which
+answer."""
 
 from __future__ import annotations
 
@@ -19,23 +20,27 @@ def snapshot(phase: str, running: bool, heartbeat_age: float) -> Snapshot:
 
 STALE = STALL_AFTER + 0.5
 CASES = [
-    # phase, child running, heartbeat age -> /health, /livez, /readyz
-    (Phase.RUNNING, True, 0.1, "ok", "ok", "ok"),
-    (Phase.RUNNING, True, STALE, "stalled", "stalled", "stalled"),
-    (Phase.TERMINATING, True, 0.1, "ok", "ok", "terminating"),
-    (Phase.TERMINATING, True, STALE, "stalled", "stalled", "stalled"),
-    (Phase.STOPPING, False, 0.1, "stopping", "ok", "stopping"),
-    (Phase.STOPPING, False, STALE, "stopping", "stalled", "stopping"),
-    (Phase.EXITED, False, 0.1, "exited", "ok", "exited"),
+    # phase, child running, its state in /proc, heartbeat age -> /health, /livez, /readyz
+    (Phase.RUNNING, True, "S", 0.1, "ok", "ok", "ok"),
+    (Phase.RUNNING, True, "R", STALE, "stalled", "stalled", "stalled"),
+    (Phase.RUNNING, True, "T", 0.1, "stopped", "ok", "stopped"),
+    (Phase.RUNNING, True, "t", 0.1, "ok", "ok", "ok"),  # a debugger's stop is not a hang
+    (Phase.TERMINATING, True, "S", 0.1, "ok", "ok", "terminating"),
+    (Phase.TERMINATING, True, "S", STALE, "stalled", "stalled", "stalled"),
+    (Phase.TERMINATING, True, "T", 0.1, "stopped", "ok", "stopped"),
+    (Phase.STOPPING, False, None, 0.1, "stopping", "ok", "stopping"),
+    (Phase.STOPPING, False, None, STALE, "stopping", "stalled", "stopping"),
+    (Phase.EXITED, False, None, 0.1, "exited", "ok", "exited"),
 ]
 
 
-@pytest.mark.parametrize("phase, running, age, for_health, for_livez, for_readyz", CASES)
-def test_verdicts(phase, running, age, for_health, for_livez, for_readyz):
+@pytest.mark.parametrize("phase, running, state, age, for_health, for_livez, for_readyz", CASES)
+def test_verdicts(phase, running, state, age, for_health, for_livez, for_readyz):
     snap = snapshot(phase, running, age)
-    assert health(snap, NOW).status == for_health
+    state_of = {snap.child.pid: state}.get
+    assert health(snap, NOW, state_of).status == for_health
     assert liveness(snap, NOW).status == for_livez
-    assert readiness(snap, NOW).status == for_readyz
+    assert readiness(snap, NOW, state_of).status == for_readyz
 
 
 def test_a_heartbeat_from_the_future_is_fresh():

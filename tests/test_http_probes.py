@@ -59,6 +59,19 @@ def test_readyz_turns_503_when_a_stop_signal_is_forwarded(start_pidone):
     assert running.http.get("/health").status_code == 200
 
 
+def test_a_stopped_child_turns_health_and_readyz_503_until_it_continues(start_pidone):
+    """A workload stopped with SIGSTOP hangs for good in a container: /health fails, so that
+    a liveness probe restarts it; pidone itself still turns (/livez)."""
+    running = start_pidone(workload())
+    running.expect_report("ready")
+    assert running.http.post("/signal/STOP").status_code == 200
+    assert wait_for_status(running, "/health", 503)["status"] == "stopped"
+    assert running.http.get("/readyz").json()["status"] == "stopped"
+    assert running.http.get("/livez").status_code == 200
+    assert running.http.post("/signal/CONT").status_code == 200
+    assert wait_for_status(running, "/health", 200)["status"] == "ok"
+
+
 def test_during_the_grace_period_health_says_stopping_and_metrics_still_answer(start_pidone):
     running = start_pidone(LINGERER, "--grace", "60")
     body = wait_for_status(running, "/health", 503)

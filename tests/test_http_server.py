@@ -176,6 +176,25 @@ def test_the_head_limit_holds_when_the_head_comes_in_one_write(start_pidone, siz
     assert answer.startswith(b"HTTP/1.1 " + status), answer[:200]
 
 
+SMUGGLED = b"POST /signal/USR1 HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+PADDED = b"GET /livez HTTP/1.1\r\nHost: x\r\nX1: a" + b" " * 16_000 + b"\r\nX2: a" + b" " * 16_000 + b"\r\n\r\n"
+MANY_HEADERS = b"GET /livez HTTP/1.1\r\nHost: x\r\n" + b"X:\r\n" * 3200 + b"\r\n"
+
+
+@pytest.mark.parametrize("first", [True, False], ids=["first-head", "after-a-good-one"])
+@pytest.mark.parametrize("head", [SMUGGLED, PADDED, MANY_HEADERS],
+                         ids=["content-length-with-transfer-encoding", "padded-past-16-KiB", "3200-headers"])
+def test_heads_past_the_limits_get_400_and_a_close(start_pidone, head, first):
+    """Issue 22: a head padded with whitespace to 32 KB was served, 3,200 headers were parsed at
+    3 µs each, and Content-Length with Transfer-Encoding was answered on a kept connection."""
+    running = start_pidone(workload("trap=USR1"))
+    good = b"GET /livez HTTP/1.1\r\nHost: x\r\n\r\n"
+    answer = raw_exchange(running.url, (b"" if first else good) + head + good)
+    answers = answer.count(b"HTTP/1.1 ")
+    assert answers == (1 if first else 2), answer[:400]  # nothing after the refusal
+    assert answer.rpartition(b"HTTP/1.1 ")[2].startswith(b"400"), answer[:400]
+
+
 def test_an_oversized_head_pipelined_after_a_good_one_is_refused(start_pidone):
     running = start_pidone(workload())
     answer = raw_exchange(running.url, head_of(200) + head_of(20_000))

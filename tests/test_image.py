@@ -14,7 +14,7 @@ import pytest
 from app import __version__
 from app.config import DEFAULT_PORT
 from conftest import free_loopback_port, scrape_with, wait_until_answers
-from engine import Container, Engine, documented_dockerfile
+from engine import WORKLOAD_APP, Container, Engine, documented_dockerfile
 from observe import wait_until
 
 IMAGE_USER = "10101"
@@ -139,6 +139,24 @@ def test_docker_stop_exits_143_when_the_child_keeps_sigterms_default(served) -> 
 
 def test_docker_run_exits_with_the_commands_status(engine: Engine, pidone_image: str) -> None:
     assert engine.run(pidone_image, "sh", "-c", "exit 3").returncode == 3
+
+
+def test_the_images_pythonpath_and_app_package_are_the_workloads(engine: Engine,
+                                                                  pidone_image: str) -> None:
+    image = engine.build("pidone-workload-app", context=None, network="none", dockerfile=(
+        f"FROM {pidone_image}\nUSER root\n{WORKLOAD_APP}USER {IMAGE_USER}:{IMAGE_USER}\n"))
+    done = engine.run(image, "python", "-c", "import app, os; print(app.WHO, "
+                      "os.environ['PYTHONPATH']); raise SystemExit(5)")
+    assert (done.returncode, done.stdout, done.stderr) == (5, "the workload /srv\n", "")
+    running = serve(engine, image, "sleep", "300")
+    try:
+        # The HEALTHCHECK's command, run with the image's ENV as Docker runs it.
+        assert running.container.exec("pidone", "health").stdout.startswith("pidone health: ok")
+        assert running.container.stop() == 143
+        assert running.container.logs() == ""
+    finally:
+        running.http.close()
+        engine.docker("rm", "--force", running.container.id)
 
 
 def test_orphans_made_in_the_container_are_reaped_and_counted_exactly(served) -> None:

@@ -51,7 +51,8 @@ def pidone_config(container: dict) -> Config:
 def test_probes_ask_pidone_on_its_default_port(deployment: dict) -> None:
     container = pidone_container(deployment)
     assert {"name": "pidone", "containerPort": DEFAULT_PORT, "protocol": "TCP"} in container["ports"]
-    for probe, path in (("livenessProbe", "/health"), ("readinessProbe", "/readyz")):
+    for probe, path in (("startupProbe", "/livez"), ("livenessProbe", "/health"),
+                        ("readinessProbe", "/readyz")):
         assert container[probe]["httpGet"] == {"path": path, "port": DEFAULT_PORT}
 
 

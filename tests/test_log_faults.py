@@ -56,3 +56,34 @@ def test_stderr_a_pipe_nobody_reads(start_init, survived):
     assert running.wait() == 0
     survived(stderr="full pipe", signals=per_signal * len(REALTIME), delivered=sum(counts.values()),
              exit_seconds=f"{time.monotonic() - started:.2f}")
+
+
+def test_a_blocked_stderr_holds_a_bounded_queue_and_counts_what_it_drops(monkeypatch):
+    """10,000 lines of a 15 KB path once waited in memory for a stderr nobody read (issue 22:
+    RSS 31 -> 158 MB); now at most QUEUED_BYTES wait, the rest are counted, and the first line
+    written again says how many were lost."""
+    import threading
+
+    from app import log as logging_module
+
+    unblocked = threading.Event()
+    written: list[str] = []
+
+    def blocked_stderr(line: str) -> None:
+        unblocked.wait(30)
+        written.append(line)
+
+    monkeypatch.setattr(logging_module, "_write_line", blocked_stderr)
+    log = logging_module.Log()
+    log.configure(0, "text")
+    path = "/" + "a" * 15_000
+    for _ in range(10_000):
+        log.error("GET %s failed", path)
+    writer = log._writer
+    assert writer is not None and writer._queued <= logging_module.QUEUED_BYTES
+    assert log.dropped_lines()["stderr_blocked"] >= 10_000 - logging_module.QUEUED_BYTES // 8_000
+    unblocked.set()
+    log.error("stderr is read again")
+    log.flush(10)
+    assert len(max(written, key=len)) <= logging_module.LINE_CHARACTERS + 100
+    assert any("log lines dropped: stderr was not read" in line for line in written)

@@ -77,3 +77,17 @@ def test_no_task_left_for_pidones_threads(start_pidone, pids_cgroup, pids_max, o
     assert "error: HTTP server not started: can't start new thread" in running.stderr
     if pids_max == 2:
         assert "log writer thread not started" in running.stderr
+
+
+def test_deadlines_without_a_task_for_the_alarms_thread(start_pidone, pids_cgroup):
+    """pids.max 2: pidone and its child. --term-delay's deadline needs the core's alarm, whose
+    thread cannot start: the core waits with a timeout instead, and the TERM still goes."""
+    cgroup = pids_cgroup(2) or pytest.skip("no cgroup pids controller to make a cgroup under")
+    running = start_pidone(workload("trap=TERM", "exit-on=TERM"), "--term-delay", "0.2",
+                           within=in_cgroup(cgroup), wait=False)
+    running.expect_report("ready")
+    running.send(signal.SIGTERM)
+    assert running.read_report() == "SIGTERM"
+    assert running.wait() == 0
+    assert "Traceback" not in running.stderr
+    assert "cannot start the alarm's thread" in running.stderr
