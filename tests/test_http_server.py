@@ -38,6 +38,18 @@ def test_port_taken_one_line_and_the_child_runs_on(start_init):
                      "Address already in use; the child runs on without it"]
 
 
+def test_a_child_that_exits_at_once_does_not_take_the_reason_the_api_never_served(start_init):
+    """The HTTP thread binds while the core already runs: on a busy node the child may be gone
+    first, and pidone must not leave before the thread has said why it could not listen."""
+    running = start_init([*PIDONE, "--http", "unix:/nonexistent-dir/pidone.sock", "--",
+                          "sh", "-c", "exit 7"],
+                         env={"PYTHONPATH": f"{ROOT / 'tests' / 'faults'}:{ROOT}",
+                              "PIDONE_TEST_SLOW_LISTEN": "0.3"})
+    assert running.wait() == 7
+    lines = http_lines(running.stderr)
+    assert len(lines) == 1 and "No such file or directory" in lines[0], running.stderr
+
+
 @pytest.mark.parametrize("address, reason", [
     ("no-such-host.invalid:8080", "cannot listen on no-such-host.invalid:8080"),
     ("10.255.255.254:8080", "Cannot assign requested address"),
