@@ -7,39 +7,60 @@ import os
 import signal
 import sys
 
+TYPE_CHECKING = False  # typing itself is not imported: it costs the start-up path
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 
 class ExecError(Exception):
     """The command could not be executed; carries the shell's exit status for it."""
 
-    def __init__(self, command: str, reason: str, status: int) -> None:
+    def __init__(self, command: str, reason: str, status: int, pid: int | None = None) -> None:
         super().__init__(f"cannot run {command!r}: {reason}")
         self.status = status
+        self.pid = pid
+        """The forked process that failed to exec (reaped already), if it came that far."""
 
 
-def spawn_child(argv: tuple[str, ...], *, take_terminal: bool) -> int:
-    """Fork and exec argv; return its pid once exec has succeeded.
+def spawn_child(argv: tuple[str, ...], *, take_terminal: bool, cwd: str | None = None) -> int:
+    """Fork and exec argv (in `cwd`, if given); return its pid once exec has succeeded.
 
     Forked rather than posix_spawn'd so that the child can take the terminal before exec, as
     tini does, and leave no signal ignored: glibc's posix_spawn hands its child signals 32 and
-    33 ignored. Must run while pidone is still single-threaded. What can be worked out before
-    the fork is, so that the child execs soon.
+    33 ignored. What can be worked out before the fork is, so that the child execs soon.
+
+    A restart forks while the HTTP thread runs. That is safe because the forked child only
+    execs: between fork and exec it takes no lock, imports nothing and logs nothing (the
+    HTTP thread may have held any of them at the fork); it makes system calls on values
+    prepared here, and CPython's own after-fork handlers only make new locks. pidone's
+    working directory moves to `cwd` for the fork alone (the child inherits it) and back to
+    "/": the HTTP thread uses no relative path.
     """
     _give_back_the_locale()
-    ignored = _ignored_signals()
+    reset_signals = _ignored_signal_reset(_ignored_signals())
     candidates = _exec_candidates(argv[0])
-    read_end = write_end = -1
+    if cwd is not None:
+        try:
+            os.chdir(cwd)
+        except OSError as error:
+            raise ExecError(argv[0], f"cannot enter its working directory {cwd!r}: "
+                            f"{error.strerror}", 126) from None
+    read_end = write_end = pid = -1
     try:
         read_end, write_end = os.pipe2(os.O_CLOEXEC)
-        pid = os.fork()
+        pid = _fork()
     except OSError as error:  # no process or file left: the cgroup's pids.max, RLIMIT_NOFILE
         for fd in (read_end, write_end):
             if fd >= 0:
                 os.close(fd)
         call = "fork" if write_end >= 0 else "pipe"
         raise ExecError(argv[0], f"{call}: {error.strerror}", 126) from None
+    finally:
+        if cwd is not None and pid != 0:
+            os.chdir("/")
     if pid == 0:  # pragma: no cover - the child never returns
         os.close(read_end)
-        _become_child(argv, candidates, take_terminal, ignored, write_end)
+        _become_child(argv, candidates, take_terminal, reset_signals, write_end)
     os.close(write_end)
     try:
         # Either exec closes the CLOEXEC pipe (no bytes) or the child reports errno.
@@ -52,12 +73,27 @@ def spawn_child(argv: tuple[str, ...], *, take_terminal: bool) -> int:
         pass  # already exec'd: it set its own group first
     if report:
         os.waitpid(pid, 0)
-        raise _exec_error(argv[0], int(report))
+        error = _exec_error(argv[0], int(report))
+        error.pid = pid
+        raise error
     return pid
 
 
+def _fork() -> int:
+    """os.fork. Python 3.12 warns (DeprecationWarning) when the process has threads, as it has
+    on a restart: under -W error that warning would raise in pidone after the child exists, and
+    its PID would be lost. The child only execs (see spawn_child)."""
+    if "threading" not in sys.modules or sys.version_info < (3, 12):
+        return os.fork()
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return os.fork()
+
+
 def _become_child(argv: tuple[str, ...], candidates: list[str], take_terminal: bool,
-                  ignored: int, report_fd: int) -> None:
+                  reset_signals: Callable[[], None], report_fd: int) -> None:
     code = errno.EINVAL
     try:
         os.setpgid(0, 0)
@@ -67,7 +103,7 @@ def _become_child(argv: tuple[str, ...], candidates: list[str], take_terminal: b
                 os.tcsetpgrp(0, os.getpgrp())
             except OSError:
                 pass  # stdin is a terminal but not our controlling one
-        _reset_ignored_signals(ignored)
+        reset_signals()
         signal.pthread_sigmask(signal.SIG_SETMASK, ())
         _exec(argv, candidates)
     except OSError as error:
@@ -171,30 +207,38 @@ def _ignored_signals() -> int:
                    if signal.getsignal(signo) == signal.SIG_IGN)
 
 
-def _reset_ignored_signals(ignored: int) -> None:
-    """Give the child default dispositions for what this process ignores (handlers need
-    nothing: exec resets them, and pidone installs none).
+def _ignored_signal_reset(ignored: int) -> Callable[[], None]:
+    """What the forked child calls to give default dispositions to what this process ignores
+    (handlers need nothing: exec resets them, and pidone installs none). Prepared before the
+    fork, so that the child imports nothing.
 
     Signals 32 and 33 too: glibc reserves them and refuses sigaction on them, so a parent that
     ignored them (some supervisors and build tools do) would leak that into the child; only
     the raw system call can undo it. Rare, so ctypes is loaded only then.
     """
-    reserved = []
-    for signo in range(1, signal.SIGRTMAX + 1):
-        if ignored & (1 << (signo - 1)):
-            if signo in _CATCHABLE:
-                signal.signal(signo, signal.SIG_DFL)
-            else:
-                reserved.append(signo)
+    catchable = [signo for signo in range(1, signal.SIGRTMAX + 1)
+                 if ignored & (1 << (signo - 1)) and signo in _CATCHABLE]
+    reserved = [signo for signo in range(1, signal.SIGRTMAX + 1)
+                if ignored & (1 << (signo - 1)) and signo not in _CATCHABLE]
     syscall_number = _RT_SIGACTION.get(os.uname().machine)
-    if not reserved or syscall_number is None:
-        return
-    import ctypes
+    raw_reset: Callable[[int], object] | None = None
+    if reserved and syscall_number is not None:
+        import ctypes
 
-    libc = ctypes.CDLL(None, use_errno=True)
-    default_action = (ctypes.c_ulong * 4)()  # handler SIG_DFL, no flags, no restorer, empty mask
-    for signo in reserved:
-        libc.syscall(syscall_number, signo, default_action, None, 8)
+        syscall = ctypes.CDLL(None, use_errno=True).syscall
+        default_action = (ctypes.c_ulong * 4)()  # handler SIG_DFL, no flags, no restorer, empty mask
+
+        def raw_reset(signo: int) -> object:
+            return syscall(syscall_number, signo, default_action, None, 8)
+
+    def reset() -> None:
+        for signo in catchable:
+            signal.signal(signo, signal.SIG_DFL)
+        if raw_reset is not None:
+            for signo in reserved:
+                raw_reset(signo)
+
+    return reset
 
 
 def _exec_error(command: str, code: int) -> ExecError:

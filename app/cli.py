@@ -11,7 +11,8 @@ import stat
 import sys
 
 from app import __version__
-from app.config import CHILD, DEFAULT_GRACE, DEFAULT_HTTP, DEFAULT_HTTP_MODE, GROUP, Config
+from app.config import (CHILD, DEFAULT_GRACE, DEFAULT_HTTP, DEFAULT_HTTP_MODE, DEFAULT_RESTART_MAX,
+                        GROUP, RESTART_POLICIES, Config)
 from app.excerpt import excerpt
 from app.numbers import is_whole_number, parse_seconds
 from app.output import say, write_text
@@ -33,6 +34,8 @@ LOG_LEVELS = {"debug": 2, "info": 1, "warning": 0, "warn": 0, "error": -1}
 HELP = f"""\
 usage: pidone [OPTIONS] [--] COMMAND [ARG...]
        pidone health [--url URL] [--timeout S]
+       pidone signal SIG [--target child|group|all] [--url URL]
+       pidone restart [--timeout S] [--url URL]
        pidone --version | --help
 
 Run COMMAND as the one child: reap every zombie, forward every signal,
@@ -60,6 +63,9 @@ options:
       --stop-timeout SECONDS  SIGKILL the child SECONDS after a forwarded
                             TERM/INT/QUIT
       --log-format FORMAT   text or json
+      --restart POLICY      never (the default: leave when the child exits),
+                            on-failure or always (start it again)
+      --restart-max N       leave at the Nth failure in a row (default {DEFAULT_RESTART_MAX})
   -V, --version             print the version and exit
   -h, --help                print this help and exit
 
@@ -73,7 +79,8 @@ SHORT_FLAGS = {"c": False, "g": False, "s": False, "p": True, "r": True, "e": Tr
 LONG_FLAGS = {"single-child": False, "subreaper": False, "pdeathsig": True, "rewrite": True,
               "remap-exit": True, "verbose": False, "warn-on-reap": False, "http": True,
               "http-mode": True, "token-file": True, "grace": True, "term-delay": True,
-              "stop-timeout": True, "log-format": True, "help": False, "version": False}
+              "stop-timeout": True, "log-format": True, "restart": True, "restart-max": True,
+              "help": False, "version": False}
 
 
 class UsageError(Exception):
@@ -95,6 +102,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, signal.valid_signals())
 
         return probe_main(args[1:])
+    if args[:1] in (["signal"], ["restart"]):
+        from app.steer import main as steer_main
+
+        return steer_main(args[0], args[1:])
     try:
         config = parse_config(args, os.environ)
     except EarlyExit as shown:
@@ -155,6 +166,10 @@ def parse_config(args: Sequence[str], env: Mapping[str, str]) -> Config:
             given["stop_timeout"] = _seconds_option(flag, value)
         elif flag == "--log-format":
             given["log_format"] = _log_format_option(flag, value)
+        elif flag == "--restart":
+            given["restart"] = _restart_option(flag, value)
+        elif flag == "--restart-max":
+            given["restart_max"] = _restart_max_option(flag, value)
 
     if not command:
         raise UsageError("no command given: usage: pidone [OPTIONS] [--] COMMAND [ARG...]")
@@ -243,17 +258,29 @@ def _from_environment(env: Mapping[str, str], given: Mapping[str, object]) -> di
     if "PIDONE_HTTP_MODE" in env and "http_mode" not in given:
         found["http_mode"] = _mode_option("PIDONE_HTTP_MODE", env["PIDONE_HTTP_MODE"])
     if "token" not in given:
-        if "PIDONE_TOKEN_FILE" in env:
-            found["token"] = read_token_file(env["PIDONE_TOKEN_FILE"])
-        elif "PIDONE_TOKEN" in env:
-            found["token"] = _token_value("PIDONE_TOKEN", env["PIDONE_TOKEN"])
+        token = token_from_environment(env)
+        if token is not None:
+            found["token"] = token
     for key, name in (("grace", "PIDONE_GRACE"), ("term_delay", "PIDONE_TERM_DELAY"),
                       ("stop_timeout", "PIDONE_STOP_TIMEOUT")):
         if name in env and key not in given:
             found[key] = _seconds_option(name, env[name])
     if "PIDONE_LOG_FORMAT" in env and "log_format" not in given:
         found["log_format"] = _log_format_option("PIDONE_LOG_FORMAT", env["PIDONE_LOG_FORMAT"])
+    if "PIDONE_RESTART" in env and "restart" not in given:
+        found["restart"] = _restart_option("PIDONE_RESTART", env["PIDONE_RESTART"])
+    if "PIDONE_RESTART_MAX" in env and "restart_max" not in given:
+        found["restart_max"] = _restart_max_option("PIDONE_RESTART_MAX", env["PIDONE_RESTART_MAX"])
     return found
+
+
+def token_from_environment(env: Mapping[str, str]) -> str | None:
+    """The token PIDONE_TOKEN_FILE or PIDONE_TOKEN gives, None when neither is set."""
+    if "PIDONE_TOKEN_FILE" in env:
+        return read_token_file(env["PIDONE_TOKEN_FILE"])
+    if "PIDONE_TOKEN" in env:
+        return _token_value("PIDONE_TOKEN", env["PIDONE_TOKEN"])
+    return None
 
 
 def read_token_file(path: str) -> str:
@@ -343,3 +370,16 @@ def _log_format_option(flag: str, value: str) -> str:
     if value not in ("text", "json"):
         raise UsageError(f"{flag}: log format must be text or json, not {excerpt(value)!r}")
     return value
+
+
+def _restart_option(flag: str, value: str) -> str:
+    if value not in RESTART_POLICIES:
+        raise UsageError(f"{flag}: restart policy must be never, on-failure or always, "
+                         f"not {excerpt(value)!r}")
+    return value
+
+
+def _restart_max_option(flag: str, value: str) -> int:
+    if not is_whole_number(value, 6) or int(value) < 1:
+        raise UsageError(f"{flag}: expected a whole number of failures, 1 or more, not {excerpt(value)!r}")
+    return int(value)

@@ -17,6 +17,9 @@ DEFAULT_HTTP_MODE = 0o600
 """A unix socket's permissions: only pidone's user may connect, and so signal the child."""
 DEFAULT_GRACE = 3.0
 """Seconds, as s6-overlay's S6_KILL_GRACETIME; pidone leaves at once when nothing is left."""
+RESTART_POLICIES = ("never", "on-failure", "always")
+DEFAULT_RESTART_MAX = 5
+"""Failures in a row after which --restart gives up and pidone leaves with the last status."""
 
 BY_SIGNAL, GROUP, CHILD = "by-signal", "group", "child"
 """The values of Config.signal_target: the default rule (stops to the child's group, the rest
@@ -28,6 +31,7 @@ _DEFAULTS = {
     "rewrites": MappingProxyType({}), "remap_exit": frozenset(), "verbosity": 0,
     "warn_on_reap": False, "http": DEFAULT_HTTP, "http_mode": DEFAULT_HTTP_MODE, "token": None,
     "grace": DEFAULT_GRACE, "term_delay": 0.0, "stop_timeout": None, "log_format": "text",
+    "restart": "never", "restart_max": DEFAULT_RESTART_MAX,
 }
 
 
@@ -52,6 +56,9 @@ class Config(namedtuple("Config", _DEFAULTS, defaults=tuple(_DEFAULTS.values()))
     term_delay: float
     stop_timeout: float | None
     log_format: str
+    restart: str
+    """One of RESTART_POLICIES."""
+    restart_max: int
 
     def __repr__(self) -> str:
         return f"Config({self.public()!r})"  # never the token
@@ -79,4 +86,6 @@ class Config(namedtuple("Config", _DEFAULTS, defaults=tuple(_DEFAULTS.values()))
             "term_delay_seconds": self.term_delay,
             "stop_timeout_seconds": self.stop_timeout,
             "log_format": self.log_format,
+            "restart": self.restart,
+            "restart_max": self.restart_max,
         }

@@ -26,8 +26,8 @@ def process_state(pid: int) -> str | None:
 
 @dataclass(frozen=True)
 class Verdict:
-    """A probe's answer: "ok", or why not ("terminating", "stopping", "exited", "stalled",
-    "stopped")."""
+    """A probe's answer: "ok", or why not ("terminating", "restarting", "stopping", "exited",
+    "stalled", "stopped")."""
 
     status: str
 
@@ -50,9 +50,12 @@ def health(snapshot: Snapshot, now: float,
     """/health: the child runs and the loop turns. A child asked to stop is still healthy:
     a liveness probe failing then would only make the orchestrator kill it sooner. A stopped
     child (SIGSTOP) is not: nothing in a container would continue it, it hangs for good, and
-    the orchestrator should restart it."""
+    the orchestrator should restart it. pidone restarting it is: the init is alive, and the
+    container must stay (the old child's PID is not looked up: it may be another's by now)."""
     if snapshot.phase == Phase.EXITED:
         return Verdict("exited")
+    if snapshot.phase == Phase.RESTARTING:
+        return liveness(snapshot, now)
     if not snapshot.child.running:
         return Verdict("stopping")
     if state_of(snapshot.child.pid) == STOPPED:

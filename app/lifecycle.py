@@ -34,18 +34,18 @@ def run(config: Config) -> NoReturn:
     if not is_pid1 and not is_subreaper:
         warnings.append(NOT_REAPING_WARNING)
 
-    terminal = _stdin_is_terminal()
+    take_terminal = _stdin_is_terminal()
     try:
-        pid = spawn_child(config.command, take_terminal=terminal)
+        pid = spawn_child(config.command, take_terminal=take_terminal)
     except ExecError as error:
         for line in (*warnings, str(error)):
             say(f"pidone: {line}")
         _leave_process(error.status)
     started = time.time()
-    _leave_working_directory()
+    cwd = _leave_working_directory()
 
     # The workload runs: only now pay for the log's thread, the core's state and the HTTP stack.
-    from app.core import Core
+    from app.core import Core, Start
     from app.log import log
     from app.state import ChildStatus, CoreState
 
@@ -61,7 +61,7 @@ def run(config: Config) -> NoReturn:
     state.warnings.extend(warnings)
     log.info("started child %d: %s", pid, " ".join(config.command))
 
-    core = Core(config, state, terminal=terminal)
+    core = Core(config, state, Start(take_terminal, cwd))
     http = start_http_side(core)
     if http is not None:
         wake_promptly()  # the core takes the GIL back from the HTTP thread at once (app/signals.py)
@@ -113,13 +113,19 @@ def supervise_and_leave(core: Core) -> int:
         return core.exit_code()
 
 
-def _leave_working_directory() -> None:
+def _leave_working_directory() -> str | None:
     """As dumb-init, at once after the spawn: the init holds no directory busy (a mount it
-    sits in could not be unmounted). Paths given relative were made absolute by app.cli."""
+    sits in could not be unmounted). Paths given relative were made absolute by app.cli.
+    Returns the directory left, for a restarted child (None if it cannot be named)."""
+    try:
+        cwd = os.getcwd()
+    except OSError:
+        cwd = None  # removed under us: a restarted child starts in "/"
     try:
         os.chdir("/")
     except OSError:
         pass
+    return cwd
 
 
 def _register_subreaper(warnings: list[str]) -> bool:

@@ -22,7 +22,7 @@ from prometheus_client.registry import Collector
 
 from app import __version__, cgroup, log, procfs
 from app.signals import signal_name
-from app.state import FORWARD_BUCKETS, Snapshot
+from app.state import FORWARD_BUCKETS, RESTART_REASONS, Snapshot
 
 
 PRESET_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP,
@@ -30,6 +30,8 @@ PRESET_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP,
 """Signals whose counters are shown from the start at 0, so that rate() and increase() see
 their first occurrence (a series that appears at 1 hides it)."""
 SOURCES = ("os", "http")
+PRESET_TARGETS = ("child", "group")
+"""Where a signal from either source may go without asking; "all" appears once asked for."""
 
 
 class CoreCollector(Collector):
@@ -52,9 +54,16 @@ class CoreCollector(Collector):
         yield GaugeMetricFamily("pidone_child_pid", "The child's PID", value=child.pid)
         yield GaugeMetricFamily("pidone_child_start_time_seconds", "Unix time the child started",
                                 value=child.start_time)
-        if child.exit_code is not None:
+        if snap.exits:
             yield GaugeMetricFamily("pidone_child_exit_code",
-                                    "The child's exit status (128+N for signal N)", value=child.exit_code)
+                                    "The last exit status of a child (128+N for signal N)",
+                                    value=snap.exits[-1].exit_code)
+        restarts = CounterMetricFamily("pidone_child_restarts",
+                                       "Children started again, over POST /restart (api) or by "
+                                       "--restart after an exit (exit)", labels=["reason"])
+        for reason in RESTART_REASONS:
+            restarts.add_metric([reason], snap.restarts[reason])
+        yield restarts
         yield GaugeMetricFamily("pidone_ready", "1 while /readyz would answer 200",
                                 value=int(snap.ready))
         yield GaugeMetricFamily("pidone_core_heartbeat_timestamp_seconds",
@@ -69,12 +78,18 @@ class CoreCollector(Collector):
             received.add_metric([signal_name(signo)], count)
         yield received
         forwarded = CounterMetricFamily("pidone_signals_forwarded",
-                                        "Signals delivered to the child or its group",
-                                        labels=["signal", "source"])
-        preset = {(signo, source): 0 for signo in PRESET_SIGNALS for source in SOURCES}
-        for (signo, source), count in sorted({**preset, **snap.signals_forwarded}.items()):
-            forwarded.add_metric([signal_name(signo), source], count)
+                                        "Signals delivered, by who they reached",
+                                        labels=["signal", "source", "target"])
+        preset = {(signo, source, target): 0 for signo in PRESET_SIGNALS for source in SOURCES
+                  for target in PRESET_TARGETS}
+        for (signo, source, target), count in sorted({**preset, **snap.signals_forwarded}.items()):
+            forwarded.add_metric([signal_name(signo), source, target], count)
         yield forwarded
+        dropped = CounterMetricFamily("pidone_signals_dropped",
+                                      "Signals from the OS not delivered: no child ran",
+                                      labels=["reason"])
+        dropped.add_metric(["no_child"], snap.signals_dropped)
+        yield dropped
         latency = snap.forward_latency
         buckets = [(repr(bound), count) for bound, count in zip(FORWARD_BUCKETS, latency.bucket_counts)]
         buckets.append(("+Inf", latency.total))

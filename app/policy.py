@@ -62,6 +62,8 @@ class SignalPolicy:
         self._stop_timeout = stop_timeout
         self.stop_asked = False
         """A stop was asked (TERM, INT or QUIT, before or after its rewrite): not ready."""
+        self.stop_from_os = False
+        """A stop came from the OS (docker stop, the kubelet): pidone leaves, never restarts."""
         self._delayed: tuple[float, int] | None = None
         """(when, signal): the first SIGTERM's delivery, held back by --term-delay."""
         self._kill_at: float | None = None
@@ -71,6 +73,8 @@ class SignalPolicy:
         target = self._rewrites.get(signo, signo)
         if target == 0:
             return _DROPPED
+        if signo in TERMINATING or target in TERMINATING:
+            self.stop_from_os = True
         if signo == signal.SIGTERM and self._term_delay > 0:
             if not self.stop_asked:
                 self.stop_asked = True
@@ -89,6 +93,13 @@ class SignalPolicy:
         if signo in TERMINATING:
             self._stop(now)
         return Decision(signo, FORWARD)
+
+    def new_child(self) -> None:
+        """A restarted child starts with nothing asked of it: ready, no delay, no deadline. Never
+        after a stop from the OS, which pidone leaves for."""
+        self.stop_asked = False
+        self._delayed = None
+        self._kill_at = None
 
     def target(self, signo: int) -> str:
         """Where `signo`, as delivered, goes: GROUP or CHILD. By default a signal that ends the

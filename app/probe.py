@@ -77,13 +77,20 @@ def parse_probe_args(args: Sequence[str], env: Mapping[str, str]) -> tuple[str, 
 
 
 def default_url(http_setting: str) -> str:
-    """Where pidone in this container listens: its --http as PIDONE_HTTP says, on loopback."""
+    """Where pidone in this container answers /health."""
+    base = default_base_url(http_setting)
+    return base if base.startswith("unix:") else f"{base}/health"
+
+
+def default_base_url(http_setting: str) -> str:
+    """Where pidone in this container listens: its --http as PIDONE_HTTP says, on loopback;
+    `http://HOST:PORT` or `unix:/path`."""
     try:
         address = parse_address(http_setting) if http_setting else None
     except AddressError:
         address = None
     if address is None or address.off:
-        return f"http://127.0.0.1:{DEFAULT_PORT}/health"
+        return f"http://127.0.0.1:{DEFAULT_PORT}"
     if address.unix_path is not None:
         return f"unix:{address.unix_path}"
     host = address.host
@@ -93,45 +100,63 @@ def default_url(http_setting: str) -> str:
         host = "::1"
     if ":" in host:
         host = f"[{host}]"
-    return f"http://{host}:{address.port}/health"
+    return f"http://{host}:{address.port}"
+
+
+class Unreachable(Exception):
+    """No answer from pidone at that address: the reason, for a person."""
+
+
+def ask(url: str, method: str, default_path: str, timeout: float,
+        headers: Mapping[str, str] | None = None) -> tuple[int, object]:
+    """(HTTP status, the JSON document or None) of one request to pidone at `url`.
+    ValueError for a URL that is neither http:// nor unix:; Unreachable when no answer came."""
+    connection, path = _connect(url, timeout, default_path)
+    try:
+        connection.request(method, path, headers={"Accept": "application/json", **(headers or {})})
+        answer = connection.getresponse()
+        body = answer.read(65536)
+    except (OSError, http.client.HTTPException) as error:
+        raise Unreachable(getattr(error, "strerror", None) or str(error) or type(error).__name__) \
+            from None
+    finally:
+        connection.close()
+    try:
+        return answer.status, json.loads(body)
+    except ValueError:
+        return answer.status, None
 
 
 def probe(url: str, timeout: float) -> tuple[bool, str]:
     """(healthy, one line saying why) for GET url; `unix:/path` asks /health over that socket."""
     try:
-        connection, path = _connection(url, timeout)
+        answered, document = ask(url, "GET", "/health", timeout)
     except ValueError as error:
         return False, f"bad URL {url!r}: {error}"
-    try:
-        connection.request("GET", path, headers={"Accept": "application/json"})
-        answer = connection.getresponse()
-        body = answer.read(65536)
-    except (OSError, http.client.HTTPException) as error:
-        reason = getattr(error, "strerror", None) or str(error) or type(error).__name__
+    except Unreachable as reason:
         return False, f"cannot reach {url}: {reason}"
-    finally:
-        connection.close()
     try:
-        document = json.loads(body)
         status = document["status"]
-    except (ValueError, TypeError, KeyError):
-        return False, f"{url} answered {answer.status} without a pidone health document"
-    if answer.status == 200 and status == "ok":
+    except (TypeError, KeyError):
+        return False, f"{url} answered {answered} without a pidone health document"
+    if answered == 200 and status == "ok":
         child = document.get("child") or {}
         return True, f"ok: child {child.get('pid')} up {child.get('uptime_seconds')}s"
-    return False, f"{url} answered {answer.status}: {status}"
+    return False, f"{url} answered {answered}: {status}"
 
 
-def _connection(url: str, timeout: float) -> tuple[http.client.HTTPConnection, str]:
+def _connect(url: str, timeout: float, default_path: str) -> tuple[http.client.HTTPConnection, str]:
+    """A connection to the pidone at `url` (`http://HOST:PORT[/PATH]` or `unix:/path`) and the
+    path to ask: the URL's own, else `default_path`. ValueError for a URL that is neither."""
     if url.startswith("unix:"):
         path = url[len("unix:"):]
         if not path:
             raise ValueError("unix: needs a socket path")
-        return _UnixConnection(path, timeout), "/health"
+        return _UnixConnection(path, timeout), default_path
     parts = urlsplit(url)
     if parts.scheme != "http" or not parts.hostname:
-        raise ValueError("expected http://HOST:PORT/health or unix:/path")
+        raise ValueError(f"expected http://HOST:PORT{default_path} or unix:/path")
     if ":" not in parts.hostname:  # an IPv6 literal needs no resolver
         check_host_name(parts.hostname)
     connection = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=timeout)
-    return connection, (parts.path or "/health") + (f"?{parts.query}" if parts.query else "")
+    return connection, (parts.path or default_path) + (f"?{parts.query}" if parts.query else "")

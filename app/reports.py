@@ -9,7 +9,7 @@ from app import __version__, procfs
 from app.config import Config
 from app.health import Verdict, heartbeat_age
 from app.signals import signal_name
-from app.state import ChildStatus, Snapshot
+from app.state import ChildStatus, ExitRecord, Snapshot
 
 PROCESSES_LISTED = 1000
 """Processes /processes lists at most, zombies first: 30,000 made a 5.6 MB answer (issue 22)."""
@@ -62,7 +62,22 @@ def status_document(snapshot: Snapshot, config: Config, now: float) -> dict[str,
         },
         "zombies_reaped": snapshot.zombies_reaped,
         "warnings": [*snapshot.warnings, *filter(None, [procfs.proc_trouble()])],
+        "exits": [exit_document(ended) for ended in snapshot.exits],
+        "restarts": snapshot.restarts,
         "config": config.public(),
+    }
+
+
+def exit_document(ended: ExitRecord) -> dict[str, Any]:
+    """One of the last exits: the child's status, and what pidone did next."""
+    return {
+        "pid": ended.pid,
+        "time": ended.time,
+        "exit_code": ended.exit_code,
+        "exit_signal": signal_name(ended.exit_signal) if ended.exit_signal else None,
+        "followed_by": ended.followed_by,
+        "reason": ended.reason,
+        "backoff_seconds": ended.backoff_seconds,
     }
 
 

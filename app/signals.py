@@ -116,6 +116,10 @@ TERMINATING: frozenset[int] = frozenset({signal.SIGTERM, signal.SIGINT, signal.S
 
 JOB_CONTROL: frozenset[int] = frozenset({signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU})
 
+TARGETS = ("child", "group", "all")
+"""Who a signal asked for over the API may reach: the child's PID alone, its process group,
+or every process pidone sees but itself."""
+
 
 class SignalNameError(ValueError):
     """A signal name or number that does not name a signal on this system."""

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
 from collections.abc import Awaitable, Callable
+from concurrent.futures import Future
 from email.utils import formatdate
 from typing import Any
 
@@ -19,11 +21,14 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app import costly, health, metrics, reports
 from app.access import check_access
-from app.core import ChildNotRunning, Core, SignalRefused
+from app.child import ExecError
+from app.core import (LAST_REAP_TIMEOUT, ChildNotRunning, Core, RestartRefused, SignalRefused,
+                      restart_stop_wait)
 from app.excerpt import excerpt
 from app.log import ERROR, log
 from app.procfs import ProcUnavailable
-from app.signals import SignalNameError, parse_signal, signal_name
+from app.numbers import parse_seconds
+from app.signals import TARGETS, SignalNameError, parse_signal, signal_name
 
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -55,6 +60,7 @@ def build_app(core: Core, *, unix_socket: bool = False, drops: metrics.Drops | N
         Route("/status", protected(serve_status), methods=["GET", "HEAD"]),
         Route("/processes", protected(serve_processes), methods=["GET", "HEAD"]),
         Route("/signal/{sig:any}", protected(send_signal), methods=["POST"]),
+        Route("/restart", protected(restart_child), methods=["POST"]),
     ]
     app = Starlette(
         routes=routes,
@@ -145,25 +151,94 @@ async def serve_processes(request: Request) -> Response:
     return Response(body, media_type="application/json")
 
 
+class BadParameter(ValueError):
+    """A query parameter with a value the route does not take: 400."""
+
+
+def query_value(request: Request, name: str, read: Callable[[str], Any]) -> Any:
+    """`read(value)` of the query parameter `name`, None when absent; BadParameter otherwise."""
+    value = request.query_params.get(name)
+    if value is None:
+        return None
+    try:
+        return read(value)
+    except ValueError as bad:
+        raise BadParameter(f"{name}: {bad}") from None
+
+
+def read_target(text: str) -> str:
+    if text not in TARGETS:
+        raise ValueError(f"unknown target {excerpt(text)!r}: use child, group or all")
+    return text
+
+
+def read_signal(text: str) -> int:
+    try:
+        return parse_signal(text)
+    except SignalNameError as bad:
+        raise ValueError(f"{bad}: use a name such as TERM, SIGHUP, RTMIN+3, or a number") from None
+
+
+REFUSALS: tuple[tuple[type[Exception], int], ...] = (
+    (ChildNotRunning, 409), (RestartRefused, 409), (SignalRefused, 403), (ExecError, 500))
+"""What the core answers instead of doing what was asked, and the HTTP status for it."""
+
+
+async def ask_core(asked: Future[Any], within: float, too_late: str) -> Any:
+    """The core's answer to a request, or the error response for its refusal (REFUSALS), or
+    503 `too_late` when it has not answered within `within` seconds."""
+    try:
+        return await asyncio.wait_for(asyncio.wrap_future(asked), within)
+    except tuple(kind for kind, _ in REFUSALS) as refused:
+        return error(next(status for kind, status in REFUSALS if isinstance(refused, kind)),
+                     str(refused))
+    except asyncio.TimeoutError:
+        return error(503, too_late)
+
+
 async def send_signal(request: Request) -> Response:
-    """Forward the named signal now. -r rewrites do not apply: the caller named the signal it
-    wants, where a rewrite adapts signals that an orchestrator sends without asking."""
+    """Forward the named signal now, to ?target= or the configured target. -r rewrites do not
+    apply: the caller named the signal it wants, where a rewrite adapts signals that an
+    orchestrator sends without asking."""
     core: Core = request.app.state.core
     try:
-        signo = parse_signal(request.path_params["sig"])
-    except SignalNameError as bad:
-        return error(400, f"{bad}: use a name such as TERM, SIGHUP, RTMIN+3, or a number")
+        signo = read_signal(request.path_params["sig"])
+        target = query_value(request, "target", read_target)
+    except ValueError as bad:
+        return error(400, str(bad))
+    delivery = await ask_core(core.send(signo, target), CORE_ANSWER_TIMEOUT,
+                              f"pidone's core loop did not answer within {CORE_ANSWER_TIMEOUT:g}s: "
+                              "the signal was not sent (see /livez)")
+    if isinstance(delivery, Response):
+        return delivery
+    answer = {"signal": signal_name(delivery.signo), "number": delivery.signo,
+              "pid": delivery.pid, "target": delivery.target}
+    if delivery.processes is not None:
+        answer["processes"] = delivery.processes
+    return JSONResponse(answer)
+
+
+async def restart_child(request: Request) -> Response:
+    """Stop the child and start the command again; answer once the new child runs."""
+    core: Core = request.app.state.core
     try:
-        delivery = await asyncio.wait_for(asyncio.wrap_future(core.send(signo)), CORE_ANSWER_TIMEOUT)
-    except ChildNotRunning as gone:
-        return error(409, str(gone))
-    except SignalRefused as refused:
-        return error(403, str(refused))
-    except asyncio.TimeoutError:
-        return error(503, f"pidone's core loop did not answer within {CORE_ANSWER_TIMEOUT:g}s: "
-                          "the signal was not sent (see /livez)")
-    return JSONResponse({"signal": signal_name(delivery.signo), "number": delivery.signo,
-                         "pid": delivery.pid, "target": delivery.target})
+        signo = query_value(request, "signal", read_signal) or signal.SIGTERM
+        timeout = query_value(request, "timeout", parse_seconds)
+    except ValueError as bad:
+        return error(400, str(bad))
+    # The stop, the --grace rule for the group (and its last SIGKILL), then the exec.
+    answer_within = (restart_stop_wait(core.config, timeout) + core.config.grace
+                     + LAST_REAP_TIMEOUT + CORE_ANSWER_TIMEOUT)
+    restarted = await ask_core(core.restart(signo, timeout), answer_within,
+                               f"no new child runs after {answer_within:g}s (see /livez and /status)")
+    if isinstance(restarted, Response):
+        return restarted
+    previous = restarted.previous
+    return JSONResponse({
+        "previous": {"pid": previous.pid, "exit_code": previous.exit_code,
+                     "signal": signal_name(previous.exit_signal) if previous.exit_signal else None},
+        "pid": restarted.pid,
+    })
 
 
 # -- errors ---------------------------------------------------------------------------------

@@ -97,6 +97,13 @@ def graph(title: str, description: str, unit: str, *targets: prometheus.Dataquer
     return panel
 
 
+def events(title: str, description: str, *targets: prometheus.Dataquery) -> timeseries.Panel:
+    """Counters of rare events, drawn as steps: the counters themselves say what happened and
+    when; a rate would smear each event into fractions over $__rate_interval."""
+    return graph(title, description, "short", *targets).line_interpolation(
+        common.LineInterpolation.STEP_AFTER)
+
+
 def process_panels() -> list[timeseries.Panel]:
     reaped = graph("Zombies reaped", "Orphans pidone reaped, per second "
                    "(rate of pidone_zombies_reaped_total; the child itself is not counted).",
@@ -121,20 +128,17 @@ def process_panels() -> list[timeseries.Panel]:
 
 
 def signal_panels() -> list[timeseries.Panel]:
-    # Signals are rare and counted one by one: the counters themselves, drawn as steps, say
-    # which arrived and when; a rate would smear each into fractions over $__rate_interval.
-    received = (graph("Signals received", "Signals pidone got from the OS (docker stop, kill, "
-                      "a terminal) since it started, by signal.", "short",
+    received = events("Signals received", "Signals pidone got from the OS (docker stop, kill, "
+                      "a terminal) since it started, by signal.",
                       query("sum by (instance, signal) (pidone_signals_received_total{sel})",
                             "{{instance}} {{signal}}"))
-                .line_interpolation(common.LineInterpolation.STEP_AFTER))
-    forwarded = (graph("Signals forwarded", "Signals delivered to the child (or its process "
-                       "group) since pidone started, by signal and by where they came from: "
-                       "os or http (POST /signal).", "short",
+    forwarded = events("Signals forwarded", "Signals delivered to the child (or its process "
+                       "group, or every process with POST /signal?target=all) since pidone "
+                       "started, by signal and by where they came from: os or http (POST "
+                       "/signal).",
                        query("sum by (instance, signal, source) ("
                              "pidone_signals_forwarded_total{sel})",
                              "{{instance}} {{signal}} from {{source}}"))
-                 .line_interpolation(common.LineInterpolation.STEP_AFTER))
     latency = graph("Signal forwarding latency", "From pidone learning of a signal to its "
                     "delivery (pidone_signal_forward_seconds); empty while no signals arrive.",
                     "s", *[query(f"histogram_quantile({q}, sum by (job, instance, le) (rate("
@@ -144,6 +148,21 @@ def signal_panels() -> list[timeseries.Panel]:
                                                  ("0.99", "99", "C"))])
     return [place(received, 9, 0, 20, 8, 8), place(forwarded, 10, 8, 20, 8, 8),
             place(latency, 11, 16, 20, 8, 8)]
+
+
+def restart_panels() -> list[timeseries.Panel]:
+    restarts = events("Child restarts", "Times pidone started the command again since it "
+                      "started, by reason: exit (--restart after the child exited on its own; "
+                      "steady growth is a restart loop, alert PidoneRestartLoop) or api "
+                      "(POST /restart). See GET /status for the last 10 exits.",
+                      query("sum by (instance, reason) (pidone_child_restarts_total{sel})",
+                            "{{instance}} {{reason}}"))
+    dropped = events("Signals dropped while no child ran", "Signals from the OS that came "
+                     "during a restart, when no child ran: counted, never delivered to the next "
+                     "child (pidone_signals_dropped_total).",
+                     query("sum by (instance, reason) (pidone_signals_dropped_total{sel})",
+                           "{{instance}} {{reason}}"))
+    return [place(restarts, 15, 0, 35, 12, 7), place(dropped, 16, 12, 35, 12, 7)]
 
 
 def own_panels() -> list[timeseries.Panel]:
@@ -184,10 +203,12 @@ def variables() -> list[db.DatasourceVariable | db.QueryVariable]:
 
 def build() -> db.Dashboard:
     board = (db.Dashboard("pidone").uid("pidone")
-             .description("pidone, the PID 1 of containers: the child, zombies, PIDs, signals.")
+             .description("pidone, the PID 1 of containers: the child, zombies, PIDs, signals, "
+                          "restarts.")
              .tags(["pidone", "containers"]).time("now-1h", "now").refresh("30s")
              .timezone("browser").editable().variables(variables()))
-    for panel in [*child_panels(), *process_panels(), *signal_panels(), *own_panels()]:
+    for panel in [*child_panels(), *process_panels(), *signal_panels(), *own_panels(),
+                  *restart_panels()]:
         board = board.with_panel(panel)
     return board
 

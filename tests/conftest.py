@@ -333,6 +333,13 @@ def scrape_with(http: httpx.Client, **headers: str) -> Samples:
     return samples
 
 
+def forwarded(samples: Samples, signal_name: str, source: str) -> float:
+    """pidone_signals_forwarded_total of one signal from one source, whatever target it reached."""
+    return sum(value for (name, labels), value in samples.items()
+               if name == "pidone_signals_forwarded_total"
+               and ("signal", signal_name) in labels and ("source", source) in labels)
+
+
 class Hammer:
     """Threads that POST to one path as fast as they can, tallying the answers' statuses."""
 

@@ -68,6 +68,11 @@ def assert_one_line_error(result: subprocess.CompletedProcess, status: int, *wor
     (["--http-mode", "999", "true"], ["--http-mode", "octal"]),
     (["--http-mode", "1777", "true"], ["--http-mode"]),
     (["--http-mode", "٦٠٠", "true"], ["--http-mode"]),
+    (["--restart", "sometimes", "true"], ["--restart", "on-failure"]),
+    (["--restart", "Always", "true"], ["--restart"]),
+    (["--restart-max", "0", "true"], ["--restart-max", "1 or more"]),
+    (["--restart-max", "-2", "true"], ["--restart-max"]),
+    (["--restart-max", "٣", "true"], ["--restart-max"]),
 ])
 def test_usage_errors_exit_2(args, words):
     assert_one_line_error(run_pidone(*args), 2, *words)
@@ -88,6 +93,8 @@ def test_a_usage_error_never_runs_the_child(tmp_path):
     ({"PIDONE_GRACE": "١"}, ["PIDONE_GRACE"]),
     ({"PIDONE_STOP_TIMEOUT": "2 "}, ["PIDONE_STOP_TIMEOUT"]),
     ({"PIDONE_HTTP_MODE": "rw-------"}, ["PIDONE_HTTP_MODE"]),
+    ({"PIDONE_RESTART": "yes"}, ["PIDONE_RESTART"]),
+    ({"PIDONE_RESTART_MAX": "many"}, ["PIDONE_RESTART_MAX"]),
 ])
 def test_bad_environment_exits_2(env, words):
     assert_one_line_error(run_pidone("true", env=env), 2, *words)

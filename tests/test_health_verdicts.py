@@ -14,8 +14,8 @@ NOW = 1_000_000.0
 def snapshot(phase: str, running: bool, heartbeat_age: float) -> Snapshot:
     child = ChildStatus(("x",), 2, NOW - 60, running, None if running else 0)
     ready = running and phase == Phase.RUNNING
-    return Snapshot(child, phase, ready, NOW - heartbeat_age, 0, {}, {}, Histogram((0,), 0, 0.0),
-                    True, False, ())
+    return Snapshot(child, phase, ready, NOW - heartbeat_age, 0, {}, {}, 0,
+                    Histogram((0,), 0, 0.0), True, False, (), (), {})
 
 
 STALE = STALL_AFTER + 0.5
@@ -31,6 +31,11 @@ CASES = [
     (Phase.STOPPING, False, None, 0.1, "stopping", "ok", "stopping"),
     (Phase.STOPPING, False, None, STALE, "stopping", "stalled", "stopping"),
     (Phase.EXITED, False, None, 0.1, "exited", "ok", "exited"),
+    # A restart: the old child still stopping (even stopped), then none running (its PID may
+    # be another's, stopped or not); the init is alive.
+    (Phase.RESTARTING, True, "T", 0.1, "ok", "ok", "restarting"),
+    (Phase.RESTARTING, False, "T", 0.1, "ok", "ok", "restarting"),
+    (Phase.RESTARTING, False, None, STALE, "stalled", "stalled", "stalled"),
 ]
 
 

@@ -1,4 +1,4 @@
-"""Who may call /signal, /status, /processes: the token when set, loopback clients otherwise."""
+"""Who may call the protected routes: the token when set, loopback clients otherwise."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ from app.cli import MAX_TOKEN_FILE_BYTES, parse_config
 from conftest import PIDONE, wait_until_live, workload
 
 TOKEN = "s3cret-token-Zq9"
-PROTECTED = [("POST", "/signal/USR1"), ("GET", "/status"), ("GET", "/processes")]
+PROTECTED = [("POST", "/signal/USR1"), ("GET", "/status"), ("GET", "/processes"),
+             ("POST", "/restart?timeout=5")]
 OPEN = [("GET", "/health"), ("GET", "/livez"), ("GET", "/readyz"), ("GET", "/metrics")]
 
 

@@ -87,7 +87,7 @@ def test_processes_outside_a_namespace_are_pidones_descendants(start_pidone):
 
 def snapshot(is_pid1: bool, is_subreaper: bool = False) -> Snapshot:
     return Snapshot(ChildStatus(("x",), 2, time.time(), True), Phase.RUNNING, True, time.time(), 0,
-                    {}, {}, Histogram((0,), 0, 0.0), is_pid1, is_subreaper, ())
+                    {}, {}, 0, Histogram((0,), 0, 0.0), is_pid1, is_subreaper, (), (), {})
 
 
 @pytest.mark.parametrize("pid1, subreaper", [(True, False), (False, True), (False, False)])

@@ -13,7 +13,7 @@ import pytest
 
 from app import __version__
 from app.config import DEFAULT_PORT
-from conftest import free_loopback_port, scrape_with, wait_until_answers
+from conftest import forwarded, free_loopback_port, scrape_with, wait_until_answers
 from engine import WORKLOAD_APP, Container, Engine, documented_dockerfile
 from observe import wait_until
 
@@ -122,11 +122,11 @@ def test_docker_kill_reaches_the_child_and_docker_stop_gets_its_own_status(serve
     trapper.container.wait_for_log("ready")
     trapper.container.kill("HUP")
     trapper.container.wait_for_log("got SIGHUP")
-    assert trapper.sample("pidone_signals_forwarded_total", signal="SIGHUP", source="os") == 1
+    assert forwarded(scrape_with(trapper.http), "SIGHUP", "os") == 1
     # tini drops a SIGABRT sent with kill; pidone forwards it, as dumb-init does.
     trapper.container.kill("ABRT")
     trapper.container.wait_for_log("got SIGABRT")
-    assert trapper.sample("pidone_signals_forwarded_total", signal="SIGABRT", source="os") == 1
+    assert forwarded(scrape_with(trapper.http), "SIGABRT", "os") == 1
     assert trapper.container.stop() == 7
     assert "got SIGTERM" in trapper.container.logs()
 
@@ -135,6 +135,35 @@ def test_docker_stop_exits_143_when_the_child_keeps_sigterms_default(served) -> 
     sleeper = served("sleep", "300")
     # Not 137: pidone forwarded the SIGTERM, docker did not have to SIGKILL after 10 s.
     assert sleeper.container.stop(timeout=10) == 143
+
+
+def test_a_restart_over_http_keeps_the_container_and_its_other_processes(served) -> None:
+    app = served("sh", "-c", 'echo "generation $$"; exec sleep 300')
+    app.container.wait_for_log("generation")
+    started_at = app.container.inspect("{{.State.StartedAt}}")
+    # Another process of the container, outside the child's group, as `docker exec` starts one.
+    app.container.engine.docker("exec", "--detach", app.container.id, "sh", "-c",
+                                "echo $$ > /tmp/other; exec sleep 301")
+    wait_until(lambda: app.container.exec("cat", "/tmp/other", check=False).returncode == 0, 30,
+               "the other process to start")
+    other = app.container.exec("cat", "/tmp/other").stdout.strip()
+
+    first = app.http.post("/restart")
+    assert first.status_code == 200, first.text
+    wait_until(lambda: app.container.logs().count("generation") == 2, 30, "the second generation")
+    # From inside, as `kubectl exec POD -- pidone restart` does: nothing else installed.
+    second = app.container.exec("pidone", "restart", check=False)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert second.stdout.startswith(f"pidone restart: restarted: child {first.json()['pid']} ended")
+    wait_until(lambda: app.container.logs().count("generation") == 3, 30, "the third generation")
+
+    assert app.container.inspect("{{.Id}} {{.State.Running}} {{.RestartCount}}") == \
+        f"{app.container.id} true 0"
+    assert app.container.inspect("{{.State.StartedAt}}") == started_at
+    assert app.container.exec("cat", f"/proc/{other}/cmdline").stdout == "sleep\x00301\x00"
+    assert app.sample("pidone_child_restarts_total", reason="api") == 2
+    assert app.http.get("/health").json()["status"] == "ok"
+    assert app.container.stop() == 143
 
 
 def test_docker_run_exits_with_the_commands_status(engine: Engine, pidone_image: str) -> None:

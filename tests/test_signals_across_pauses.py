@@ -11,7 +11,7 @@ import pytest
 
 from app.core import HEARTBEAT_INTERVAL
 from cgroups import Freezer, in_cgroup
-from conftest import RunningInit, scrape, workload
+from conftest import RunningInit, forwarded, scrape, workload
 from test_job_control import wait_for_state
 
 ROUNDS = 3
@@ -25,7 +25,7 @@ def by_signal(running: RunningInit, signo: int) -> tuple[float, float]:
     name = signal.Signals(signo).name
     samples = scrape(running)
     return (samples.get(("pidone_signals_received_total", (("signal", name),)), 0.0),
-            samples.get(("pidone_signals_forwarded_total", (("signal", name), ("source", "os"))), 0.0))
+            forwarded(samples, name, "os"))
 
 
 PAUSES = {"cgroup-v1-freezer": 1, "cgroup-v2-freezer": 2, "sigstop": None}
