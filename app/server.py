@@ -166,6 +166,11 @@ class HttpServer:
         return sock
 
     def _run_uvicorn(self, sock: socket.socket) -> None:
+        from app.lean_uvicorn import register_uvicorn
+        from app.no_openssl import keep_out
+
+        keep_out()  # before anything below imports ssl or hashlib
+        register_uvicorn()
         import uvicorn
 
         from app.front import FrontDoor

@@ -29,14 +29,19 @@ class Sizes:
     """Seconds of load before the first signal is timed, so wrk is at full speed."""
     term_offsets_ms: tuple[float, ...]
     """When, after the init's exec, the first-instants case sends a SIGTERM: one trial each."""
+    scrapes: tuple[int, int]
+    """Scrapes before the first memory reading (one at a time), and in all before the last."""
+    census: tuple[int, ...]
+    """Processes in the namespace while a scrape's cost is measured, one size per reading."""
 
 
 FULL = Sizes(rounds=5, long_rounds=3, startup_runs=30, exec_runs=15, leave_runs=9, signals=2000, orphans=20000,
              idle_seconds=60.0, wrk_seconds=5.0, connections=(1, 16, 64), load_connections=16,
-             load_warm_up=0.5, term_offsets_ms=tuple(float(ms) for ms in range(0, 41, 2)))
+             load_warm_up=0.5, term_offsets_ms=tuple(float(ms) for ms in range(0, 41, 2)),
+             scrapes=(1_000, 100_000), census=(1_000, 10_000, 30_000))
 QUICK = Sizes(rounds=1, long_rounds=1, startup_runs=2, exec_runs=1, leave_runs=1, signals=20, orphans=200,
               idle_seconds=0.5, wrk_seconds=1.0, connections=(4,), load_connections=4,
-              load_warm_up=0.1, term_offsets_ms=(0.0, 40.0))
+              load_warm_up=0.1, term_offsets_ms=(0.0, 40.0), scrapes=(20, 200), census=(50,))
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,8 @@
  *   probe orphans FD GO_FD N      wait for a byte on GO_FD, then make N orphans in a chain of
  *                                 forks (each link forks the next and exits at once, so every
  *                                 link becomes the init's zombie); "start NS" and "end NS"
+ *   probe zombies FD N            make N children that exit at once and are never waited for
+ *                                 (N processes in the namespace's /proc), "ready N", then pause
  *   probe exit CODE               exit with CODE  } the bundle's tests, in images
  *   probe pause                   wait for signals } without a shell
  *
@@ -97,6 +99,22 @@ static int orphans(int fd, int go_fd, long count) {
     _exit(0);
 }
 
+static _Noreturn void zombies(int fd, long count) {
+    for (long made = 0; made < count; made++) {
+        pid_t pid = fork_retrying();
+        if (pid == 0) {
+            _exit(0);
+        }
+        if (pid < 0) {
+            _exit(4);
+        }
+    }
+    report(fd, "ready", count);
+    for (;;) {
+        pause(); /* a signal's default action ends it, and its zombies with it */
+    }
+}
+
 int main(int argc, char **argv) {
     if (argc >= 3 && strcmp(argv[1], "stamp") == 0) {
         return stamp(atoi(argv[2]), argv + 3);
@@ -107,6 +125,9 @@ int main(int argc, char **argv) {
     if (argc == 5 && strcmp(argv[1], "orphans") == 0) {
         return orphans(atoi(argv[2]), atoi(argv[3]), atol(argv[4]));
     }
+    if (argc == 4 && strcmp(argv[1], "zombies") == 0) {
+        zombies(atoi(argv[2]), atol(argv[3]));
+    }
     if (argc == 3 && strcmp(argv[1], "exit") == 0) {
         return atoi(argv[2]);
     }
@@ -116,6 +137,6 @@ int main(int argc, char **argv) {
         }
     }
     fprintf(stderr, "usage: probe stamp FD [CMD...] | sigack FD SIGNO [MARK] | orphans FD GO_FD N"
-                    " | exit CODE | pause\n");
+                    " | zombies FD N | exit CODE | pause\n");
     return 2;
 }

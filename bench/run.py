@@ -21,7 +21,7 @@ from pathlib import Path
 
 from bench import chart, report
 from bench.bundle import SYSTEM_PYTHON, build_bundle
-from bench.cases import early_term, idle, leaving, memory, metrics, orphans, signals, size, startup
+from bench.cases import early_term, idle, leaving, memory, metrics, orphans, scrapes, signals, size, startup
 from bench.context import FULL, QUICK, Bench
 from bench.inits import bundle, floor, installed_peers, pidone
 from bench.interpreter import deployed_python, pidone_command
@@ -49,6 +49,8 @@ CASES = (
     Case("idle", "Idle", idle.run),
     Case("leaving", "Leaving", leaving.run),
     Case("metrics", "/metrics throughput", metrics.run, ("wrk",)),
+    Case("scrapes-memory", "Memory after scrapes", scrapes.run_memory, ("wrk",)),
+    Case("scrapes-cost", "A scrape's cost", scrapes.run_cost),
     Case("size", "Size", size.run),
 )
 

@@ -16,6 +16,7 @@ MAX_LOAD_SECONDS = 300
 
 @dataclass(frozen=True)
 class WrkResult:
+    requests: int
     requests_per_second: float
     p50_ms: float
     p99_ms: float
@@ -34,7 +35,7 @@ def measure(url: str, connections: int, seconds: float) -> WrkResult:
     if done.returncode != 0 or not last[0].startswith("{"):
         raise BenchError(f"wrk failed: {(done.stderr or done.stdout).strip()[-300:]}")
     report = json.loads(last[0])
-    return WrkResult(report["requests"] / report["seconds"], report["p50_us"] / 1e3,
+    return WrkResult(report["requests"], report["requests"] / report["seconds"], report["p50_us"] / 1e3,
                      report["p99_us"] / 1e3, report["errors"])
 
 

@@ -173,6 +173,21 @@ def test_the_readmes_costs_are_the_last_benchmark_reports() -> None:
                     f"{row['']}, {column}: README {figure} {unit}, report {measured}"
 
 
+@pytest.mark.parametrize("line, row", [
+    ("- **memory**", "memory (RSS; with HTTP, after a scrape)"),
+    ("- **start-up**", "`INIT -- /bin/true`, whole"),
+])
+def test_the_first_screen_repeats_the_cost_table(line: str, row: str) -> None:
+    """The first screen's cost lines: pidone's, pidone's with HTTP and tini's figures of the
+    table below, in that order."""
+    readme = (ROOT / "README.md").read_text()
+    first_screen = readme.splitlines()[:SCREEN_LINES]
+    (said,) = [text for text in first_screen if text.startswith(line)]
+    (table_row,) = [r for r in parse_tables(readme)["What it costs"] if r[""] == row]
+    figures = [table_row[column].split(" (")[0] for column in ("pidone", "pidone, HTTP on", "tini")]
+    assert re.findall(r"[\d.]+ (?:MiB|ms)", said.split(":", 1)[1]) == figures, said
+
+
 def test_metrics_page_names_every_metric_of_the_spec() -> None:
     spec = (ROOT / "docs" / "SPEC.md").read_text()
     table = spec[spec.index("\n## Metrics\n"):].split("\n## ")[1]
