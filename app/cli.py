@@ -16,7 +16,7 @@ from app.config import (CHILD, DEFAULT_GRACE, DEFAULT_HTTP, DEFAULT_HTTP_MODE, D
 from app.excerpt import excerpt
 from app.numbers import is_whole_number, parse_seconds
 from app.output import say, write_text
-from app.signals import parse_rewrite, parse_signal
+from app.core.signals import parse_rewrite, parse_signal
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -358,7 +358,7 @@ def _mode_option(flag: str, value: str) -> int:
 def _http_option(flag: str, value: str) -> str:
     """The --http value, a relative unix socket path made absolute: pidone binds it only after
     it has moved to "/"."""
-    from app.address import parse_address
+    from app.http.address import parse_address
 
     address = _parsed(flag, parse_address, value)
     if address.unix_path is not None and not os.path.isabs(address.unix_path):

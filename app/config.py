@@ -23,7 +23,7 @@ DEFAULT_RESTART_MAX = 5
 
 BY_SIGNAL, GROUP, CHILD = "by-signal", "group", "child"
 """The values of Config.signal_target: the default rule (stops to the child's group, the rest
-to the child alone, app/policy.py), every signal to the group (-g), or to the child (-c)."""
+to the child alone, app/core/policy.py), every signal to the group (-g), or to the child (-c)."""
 
 
 _DEFAULTS = {
@@ -65,7 +65,7 @@ class Config(namedtuple("Config", _DEFAULTS, defaults=tuple(_DEFAULTS.values()))
 
     def public(self) -> dict[str, object]:
         """The effective configuration as a person may see it: never the token."""
-        from app.signals import signal_name
+        from app.core.signals import signal_name
 
         return {
             "command": list(self.command),

@@ -6,17 +6,17 @@ import os
 import sys
 import time
 
-from app.child import ExecError, spawn_child
+from app.core.child import ExecError, spawn_child
 from app.config import Config
 from app.output import say
-from app.signals import block_signals, wake_promptly
+from app.core.signals import block_signals, wake_promptly
 
 TYPE_CHECKING = False  # typing itself is not imported: it costs the start-up path (app.config)
 if TYPE_CHECKING:
     from typing import NoReturn
 
-    from app.core import Core
-    from app.server import HttpServer
+    from app.core.loop import Core
+    from app.http.server import HttpServer
 
 NOT_REAPING_WARNING = (
     "pidone is not PID 1 and not a child subreaper: orphaned processes will not be reaped "
@@ -45,9 +45,9 @@ def run(config: Config) -> NoReturn:
     cwd = _leave_working_directory()
 
     # The workload runs: only now pay for the log's thread, the core's state and the HTTP stack.
-    from app.core import Core, Start
+    from app.core.loop import Core, Start
     from app.log import log
-    from app.state import ChildStatus, CoreState
+    from app.core.state import ChildStatus, CoreState
 
     log.configure(config.verbosity, config.log_format)
     state = CoreState(
@@ -64,7 +64,7 @@ def run(config: Config) -> NoReturn:
     core = Core(config, state, Start(take_terminal, cwd))
     http = start_http_side(core)
     if http is not None:
-        wake_promptly()  # the core takes the GIL back from the HTTP thread at once (app/signals.py)
+        wake_promptly()  # the core takes the GIL back from the HTTP thread at once (app/core/signals.py)
     status = supervise_and_leave(core)
     if http is not None:
         http.stop()
@@ -78,12 +78,12 @@ def start_http_side(core: Core) -> HttpServer | None:
     spawned: the workload must not wait for starlette, uvicorn and prometheus_client. Whatever
     fails here is one line on stderr: an init never drops its workload for its side-car."""
     try:
-        from app.address import parse_address
+        from app.http.address import parse_address
 
         address = parse_address(core.config.http)
         if address.off:
             return None
-        from app.server import HttpServer
+        from app.http.server import HttpServer
 
         http = HttpServer(core, address)
         if http.start():
@@ -129,7 +129,7 @@ def _leave_working_directory() -> str | None:
 
 
 def _register_subreaper(warnings: list[str]) -> bool:
-    from app.prctl import become_subreaper
+    from app.core.prctl import become_subreaper
 
     try:
         become_subreaper()
@@ -140,7 +140,7 @@ def _register_subreaper(warnings: list[str]) -> bool:
 
 
 def _set_parent_death_signal(signo: int, warnings: list[str]) -> None:
-    from app.prctl import set_parent_death_signal
+    from app.core.prctl import set_parent_death_signal
 
     try:
         set_parent_death_signal(signo)

@@ -3,7 +3,7 @@
 Not the logging module: importing it takes about as long as the interpreter's own start, and
 every container would pay that before its child could run and again before a `pidone -- true`
 could leave. The HTTP side, which loads logging anyway with uvicorn, sends uvicorn's and
-asyncio's records here (app/server.py).
+asyncio's records here (app/http/server.py).
 """
 
 from __future__ import annotations

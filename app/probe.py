@@ -14,7 +14,7 @@ import socket
 from collections.abc import Mapping, Sequence
 from urllib.parse import urlsplit
 
-from app.address import AddressError, check_host_name, parse_address
+from app.http.address import AddressError, check_host_name, parse_address
 from app.config import DEFAULT_PORT
 from app.numbers import parse_seconds
 from app.output import STDERR, STDOUT, say

@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 
 from app.numbers import parse_seconds
 from app.probe import Unreachable, ask, default_base_url
-from app.signals import TARGETS, SignalNameError, parse_signal, signal_name
+from app.core.signals import TARGETS, SignalNameError, parse_signal, signal_name
 
 DONE, FAILED, USAGE_ERROR, UNREACHABLE, NOT_ALLOWED, NOT_NOW = 0, 1, 2, 3, 4, 5
 EXIT_FOR_STATUS = {400: USAGE_ERROR, 401: NOT_ALLOWED, 403: NOT_ALLOWED, 409: NOT_NOW}

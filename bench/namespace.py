@@ -10,7 +10,7 @@ import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
-from app.procfs import read_process
+from app.core.procfs import read_process
 from bench.inits import Init
 
 UNSHARE = ("unshare", "--pid", "--fork", "--mount-proc", "--kill-child")

@@ -3,7 +3,7 @@
     python bench/prometheus_baseline.py PORT COMMAND [ARG...]
 
 Run as PID 1 of a namespace like pidone, it spawns COMMAND and serves the very collectors
-pidone serves (app.metrics.build_registry over a core state of that child), so the two
+pidone serves (app.http.metrics.build_registry over a core state of that child), so the two
 servers differ only in the HTTP stack: uvicorn + starlette against the standard library's.
 """
 
@@ -16,8 +16,8 @@ import time
 
 from prometheus_client import start_http_server
 
-from app.metrics import build_registry
-from app.state import ChildStatus, CoreState
+from app.http.metrics import build_registry
+from app.core.state import ChildStatus, CoreState
 
 
 def main(argv: list[str]) -> int:

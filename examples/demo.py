@@ -27,8 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from app.config import DEFAULT_GRACE, DEFAULT_PORT  # noqa: E402
-from app.prctl import set_parent_death_signal  # noqa: E402
-from app.procfs import descendants, read_process, read_processes  # noqa: E402
+from app.core.prctl import set_parent_death_signal  # noqa: E402
+from app.core.procfs import descendants, read_process, read_processes  # noqa: E402
 
 FACTORY = ROOT / "examples" / "zombie-factory.py"
 PROMETHEUS_CONFIG = ROOT / "prometheus" / "prometheus.yml"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from app.procfs import ProcessInfo, read_processes
+from app.core.procfs import ProcessInfo, read_processes
 
 
 def children_of(pid: int) -> list[ProcessInfo]:

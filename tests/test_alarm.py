@@ -1,4 +1,4 @@
-"""The alarm that ends the core's waits (app/alarm.py), in-process: it rings once the moment
+"""The alarm that ends the core's waits (app/core/alarm.py), in-process: it rings once the moment
 named has come, never before; an earlier moment named while it sleeps is heard at once; a later
 one or None keeps it from ringing at the moment it was sleeping towards."""
 
@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from app.alarm import Alarm
+from app.core.alarm import Alarm
 from conftest import init_command, workload
 
 SOON = 0.2

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from app.cgroup import PidsUsage, read_pids_usage
+from app.core.cgroup import PidsUsage, read_pids_usage
 from cgroups import in_cgroup
 from conftest import scrape, workload
 

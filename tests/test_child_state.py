@@ -45,7 +45,7 @@ def test_signal_state_is_no_worse_than_a_plain_shell_child(start_init):
 
 
 def ignore_glibcs_reserved_signals() -> None:
-    """Signals 32 and 33, which only the raw system call can set (app/child.py)."""
+    """Signals 32 and 33, which only the raw system call can set (app/core/child.py)."""
     import ctypes
 
     libc = ctypes.CDLL(None, use_errno=True)

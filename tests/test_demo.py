@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import PIDONE, ROOT, free_loopback_port
-from app.procfs import descendants, read_processes
+from app.core.procfs import descendants, read_processes
 
 FACTORY = [sys.executable, str(ROOT / "examples" / "zombie-factory.py")]
 MAX_ZOMBIES = 4

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from app.cli import EarlyExit, UsageError, parse_config
 from app.config import Config
 from app.numbers import parse_seconds
-from app.signals import SignalNameError, parse_rewrite, parse_signal, signal_name
+from app.core.signals import SignalNameError, parse_rewrite, parse_signal, signal_name
 
 # What the OS can hand pidone in argv and the environment: any text but NUL, and the lone
 # surrogates Python decodes undecodable bytes into.

@@ -1,5 +1,5 @@
 """A signal that wakes the core has it take the GIL back from the HTTP thread at once, not after
-a switch interval of scrapes (app/signals.py); the latency itself is bench/cases/signals.py's."""
+a switch interval of scrapes (app/core/signals.py); the latency itself is bench/cases/signals.py's."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
-from app import signals
-from app.alarm import Alarm
-from app.signals import (TIMER_SLACK_NS, TURN_SWITCH_SECONDS, WAITING_SWITCH_SECONDS, SignalTaker,
+from app.core.loop import signals
+from app.core.alarm import Alarm
+from app.core.signals import (TIMER_SLACK_NS, TURN_SWITCH_SECONDS, WAITING_SWITCH_SECONDS, SignalTaker,
                          waiting_switch_interval)
 from conftest import init_command, workload
 

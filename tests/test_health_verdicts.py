@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.health import STALL_AFTER, health, liveness, readiness
-from app.state import ChildStatus, Histogram, Phase, Snapshot
+from app.http.health import STALL_AFTER, health, liveness, readiness
+from app.core.state import ChildStatus, Histogram, Phase, Snapshot
 
 NOW = 1_000_000.0
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 
-from app import guard
+from app.http import guard
 from conftest import ROOT, RunningInit, scrape, sized, workload
 from observe import rss_kb, wait_until, zombies_of
 

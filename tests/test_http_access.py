@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.access import LOOPBACK_ONLY, NO_BROWSERS, TOKEN_REQUIRED, check_access, is_loopback
+from app.http.access import LOOPBACK_ONLY, NO_BROWSERS, TOKEN_REQUIRED, check_access, is_loopback
 from app.cli import MAX_TOKEN_FILE_BYTES, parse_config
 from conftest import PIDONE, wait_until_live, workload
 

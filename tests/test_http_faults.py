@@ -16,8 +16,8 @@ from types import SimpleNamespace
 import httpx
 import pytest
 
-from app import server
-from app.address import ListenAddress
+from app.http import server
+from app.http.address import ListenAddress
 from conftest import ROOT, scrape, workload
 from observe import wait_until, zombies_of
 

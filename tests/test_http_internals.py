@@ -1,8 +1,8 @@
 """What pidone's HTTP side takes from uvicorn's and h11's internals, checked so that a new pin
 in constraints.txt fails here, loudly, rather than in a probe under attack.
 
-app/guard.py reads h11's receive buffer before it parses (`_receive_buffer._data`) and its
-`their_state`; it sets asyncio's transport `max_size`. app/quiet_server.py starts uvicorn's
+app/http/guard.py reads h11's receive buffer before it parses (`_receive_buffer._data`) and its
+`their_state`; it sets asyncio's transport `max_size`. app/http/quiet_server.py starts uvicorn's
 Server with no socket and builds its protocol itself (`server_state`, `lifespan.state`,
 `http_protocol_class`, H11Protocol's `_loop`). Unit checks of what the front door decides
 from a head's bytes, and of who counts as one peer, ride along.
@@ -18,10 +18,10 @@ import pytest
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from app import guard, quiet_server
-from app.front import probe_request
-from app.head import MAX_HEAD_BYTES, MAX_HEADERS, HeadRefused, head_end
-from app.shares import UNIX_PEER, peer_of
+from app.http import guard, quiet_server
+from app.http.front import probe_request
+from app.http.head import MAX_HEAD_BYTES, MAX_HEADERS, HeadRefused, head_end
+from app.http.shares import UNIX_PEER, peer_of
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -36,8 +36,8 @@ def pinned(name: str) -> str:
 @pytest.mark.parametrize("module, name", [(uvicorn, "uvicorn"), (h11, "h11")])
 def test_the_versions_leaned_on_are_the_pinned_ones(module, name):
     assert module.__version__ == pinned(name), (
-        f"{name} {module.__version__} is not the pinned {pinned(name)}: check app/guard.py and "
-        "app/quiet_server.py against its internals, then move the pin")
+        f"{name} {module.__version__} is not the pinned {pinned(name)}: check app/http/guard.py and "
+        "app/http/quiet_server.py against its internals, then move the pin")
 
 
 def test_h11_keeps_an_unparsed_buffer_of_bytes_we_can_measure():

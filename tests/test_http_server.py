@@ -13,9 +13,9 @@ import httpx
 import pytest
 
 from app.config import Config
-from app.core import Core
-from app.state import ChildStatus, CoreState
-from app.web import build_app
+from app.core.loop import Core
+from app.core.state import ChildStatus, CoreState
+from app.http.web import build_app
 from conftest import PIDONE, ROOT, free_loopback_port, round_trip_then_exit, wait_until_live, workload
 
 HTTP_STACK = ("starlette", "uvicorn", "prometheus_client", "anyio", "h11")
@@ -109,8 +109,8 @@ def test_short_lived_child_with_http_on_exits_with_its_status(start_init):
 
 def test_http_stack_is_imported_only_by_the_http_thread():
     """The child must not wait for starlette and friends: nothing the start-up path imports
-    before spawning pulls them in (app.server imports them inside its thread)."""
-    code = ("import sys, app.cli, app.lifecycle, app.core, app.server, app.probe; "
+    before spawning pulls them in (app.http.server imports them inside its thread)."""
+    code = ("import sys, app.cli, app.lifecycle, app.core.loop, app.http.server, app.probe; "
             f"print([m for m in {HTTP_STACK!r} if m in sys.modules])")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                             timeout=60, check=True)
@@ -283,7 +283,7 @@ def test_no_server_header_and_no_access_log(start_pidone):
 
 def test_every_answer_is_dated_now_even_after_the_server_idled(start_pidone):
     """The app dates its answers itself: uvicorn's Date would be as old as the idle server's
-    last wake-up, and an idle pidone's server does not wake (app/quiet_server.py)."""
+    last wake-up, and an idle pidone's server does not wake (app/http/quiet_server.py)."""
     running = start_pidone(workload())
     time.sleep(2.5)  # the idle while itself, not a wait for an effect
     for path in ("/health", "/metrics", "/nope"):

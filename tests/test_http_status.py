@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from app import reports
-from app.procfs import ProcessInfo
-from app.state import ChildStatus, Histogram, Phase, Snapshot
+from app.http import reports
+from app.core.procfs import ProcessInfo
+from app.core.state import ChildStatus, Histogram, Phase, Snapshot
 from conftest import LINGERER, wait_for_status, workload
 
 SECRET = "hunter2-do-not-show"

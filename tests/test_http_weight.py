@@ -1,6 +1,6 @@
-"""What pidone's HTTP side leaves out of its process (issue 25): OpenSSL (app/no_openssl.py: the
+"""What pidone's HTTP side leaves out of its process (issue 25): OpenSSL (app/http/no_openssl.py: the
 stand-in `ssl` holds what the pinned uvicorn, anyio, prometheus_client and asyncio read) and
-uvicorn's command line (app/lean_uvicorn.py: click, multiprocessing). A new pin that reads more
+uvicorn's command line (app/http/lean_uvicorn.py: click, multiprocessing). A new pin that reads more
 than they provide fails here, loudly, before it fails in a pod."""
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import uvicorn
 
 from conftest import ROOT, scrape
 
-HTTP_SIDE = ("app.server", "app.front", "app.guard", "app.quiet_server", "app.web",
-             "app.metrics", "uvicorn", "uvicorn.protocols.http.h11_impl", "starlette.applications",
+HTTP_SIDE = ("app.http.server", "app.http.front", "app.http.guard", "app.http.quiet_server", "app.http.web",
+             "app.http.metrics", "uvicorn", "uvicorn.protocols.http.h11_impl", "starlette.applications",
              "prometheus_client")
 OPENSSL = ("libssl", "libcrypto")
 LEFT_OUT = ("_ssl", "_hashlib", "uvicorn.main", "click", "multiprocessing")
@@ -41,8 +41,8 @@ def test_pidone_serves_scrapes_without_openssl_mapped(start_pidone) -> None:
 def test_the_http_side_imports_without_what_it_leaves_out() -> None:
     """Every module of the HTTP side imports as the HTTP thread prepares it: a name the stand-in
     `ssl` lacks raises (its __getattr__), and nothing loads what is left out."""
-    program = ("import sys; from app.no_openssl import keep_out; keep_out(); "
-               "from app.lean_uvicorn import register_uvicorn; register_uvicorn(); "
+    program = ("import sys; from app.http.no_openssl import keep_out; keep_out(); "
+               "from app.http.lean_uvicorn import register_uvicorn; register_uvicorn(); "
                f"import importlib; [importlib.import_module(m) for m in {HTTP_SIDE!r}]; "
                "import uvicorn.lifespan.off, uvicorn.lifespan.on; "
                "import asyncio, http.client, urllib.request, hashlib, random; hashlib.sha256(b'x'); "
@@ -54,7 +54,7 @@ def test_the_http_side_imports_without_what_it_leaves_out() -> None:
 
 
 def test_the_stand_in_refuses_tls_by_name() -> None:
-    from app.no_openssl import stand_in
+    from app.http.no_openssl import stand_in
 
     ssl = stand_in()
     with pytest.raises(AttributeError, match="no_openssl"):
@@ -64,10 +64,10 @@ def test_the_stand_in_refuses_tls_by_name() -> None:
 
 
 def test_uvicorn_exports_nothing_else_that_its_modules_use() -> None:
-    """app/lean_uvicorn.py gives the package Config, Server and __version__ without running its
+    """app/http/lean_uvicorn.py gives the package Config, Server and __version__ without running its
     __init__: that must be all the pinned __init__ binds, apart from the command line."""
     tree = ast.parse(Path(uvicorn.__file__).read_text())
     bound = {alias.asname or alias.name for node in tree.body if isinstance(node, ast.ImportFrom)
              for alias in node.names}
     assert bound == {"__version__", "Config", "Server", "main", "run"}, (
-        f"uvicorn {uvicorn.__version__}'s __init__ binds {sorted(bound)}: update app/lean_uvicorn.py")
+        f"uvicorn {uvicorn.__version__}'s __init__ binds {sorted(bound)}: update app/http/lean_uvicorn.py")

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from app.alarm import THREAD_NAME
+from app.core.alarm import THREAD_NAME
 from conftest import init_command, workload
 
 QUIET_SECONDS = 2.5
@@ -48,7 +48,7 @@ def test_an_idle_core_wakes_only_when_something_reads_its_heartbeat(start_pidone
 
 def test_an_idle_http_server_does_not_wake(start_pidone):
     """No tick, no sweep, no timer once its last client has gone: a wake-up of an asyncio loop
-    costs more CPU than the core's whole second (app/quiet_server.py)."""
+    costs more CPU than the core's whole second (app/http/quiet_server.py)."""
     running = start_pidone(workload())
     running.expect_report("ready")
     assert running.http.get("/metrics").status_code == 200

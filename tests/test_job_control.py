@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from app.procfs import descendants, read_processes
+from app.core.procfs import descendants, read_processes
 from conftest import ROOT, init_command, workload
 
 

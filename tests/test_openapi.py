@@ -20,10 +20,10 @@ from schemathesis.specs.openapi.checks import (
 
 from app import __version__
 from app.config import Config
-from app.core import Core
-from app.signals import SignalNameError, parse_signal
-from app.state import ChildStatus, CoreState
-from app.web import build_app
+from app.core.loop import Core
+from app.core.signals import SignalNameError, parse_signal
+from app.core.state import ChildStatus, CoreState
+from app.http.web import build_app
 from conftest import ROOT, scrape, workload
 
 DOCUMENT = ROOT / "docs" / "openapi.yaml"

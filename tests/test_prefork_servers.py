@@ -24,7 +24,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.procfs import ProcessInfo
+from app.core.procfs import ProcessInfo
 from conftest import PIDONE, ROOT, RunningInit, free_loopback_port
 from observe import children_of, wait_until
 

@@ -11,8 +11,8 @@ import signal
 
 import pytest
 
-from app.policy import SignalPolicy
-from app.restart import MAX_BACKOFF, RestartPolicy
+from app.core.policy import SignalPolicy
+from app.core.restart import MAX_BACKOFF, RestartPolicy
 
 TERM, KILL, SEGV, HUP = signal.SIGTERM, signal.SIGKILL, signal.SIGSEGV, signal.SIGHUP
 QUICK, LONG = 0.1, 61.0

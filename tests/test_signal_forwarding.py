@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from app.signals import FORWARDED, TERMINATING, signal_name
+from app.core.signals import FORWARDED, TERMINATING, signal_name
 from conftest import init_command, shell_over_blocker, workload
 from observe import grandchild_of, pending_in
 

@@ -14,9 +14,9 @@ from types import MappingProxyType
 import pytest
 
 from app.config import BY_SIGNAL, CHILD, GROUP
-from app.policy import DELAYED, DROP, FORWARD, HOLD, SignalPolicy
-from app.policy import STOP_TIMEOUT as TIMED_OUT
-from app.signals import FORWARDED
+from app.core.policy import DELAYED, DROP, FORWARD, HOLD, SignalPolicy
+from app.core.policy import STOP_TIMEOUT as TIMED_OUT
+from app.core.signals import FORWARDED
 
 TERM, INT, QUIT, HUP = signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP
 USR1, KILL = signal.SIGUSR1, signal.SIGKILL

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 
 import httpx
 
-from app.signals import signal_name
+from app.core.signals import signal_name
 from conftest import RunningInit, scrape, sized, workload
 from observe import wait_until, zombies_of
 

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from app.core import HEARTBEAT_INTERVAL
+from app.core.loop import HEARTBEAT_INTERVAL
 from cgroups import Freezer, in_cgroup
 from conftest import RunningInit, forwarded, scrape, workload
 from test_job_control import wait_for_state

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from app.procfs import ProcessInfo
+from app.core.procfs import ProcessInfo
 from conftest import init_command
 from observe import children_of, wait_until
 

@@ -13,7 +13,7 @@ import os
 import sys
 
 # What pidone imports late, once its child runs; imported here once, not again in every fork.
-import app.core  # noqa: F401
+import app.core.loop  # noqa: F401
 import app.lifecycle  # noqa: F401
 import app.log  # noqa: F401
 from app.cli import main

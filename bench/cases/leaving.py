@@ -13,7 +13,7 @@ from bench.results import CaseResult, Measurement, at_most
 
 LIMIT_MS = {"pidone": 10.0, "pidone+http": 10.0}
 """pidone leaves within this many milliseconds of its last process, HTTP server or not:
-stopping the server waits on requests in flight, never on a timer (app/quiet_server.py)."""
+stopping the server waits on requests in flight, never on a timer (app/http/quiet_server.py)."""
 
 
 def run(bench: Bench) -> CaseResult:

@@ -121,7 +121,7 @@ def run_cost(bench: Bench) -> CaseResult:
             for processes in bench.sizes.census:
                 with start_census(init, bench, processes) as namespace:
                     with connected(init) as connection:
-                        scrape(connection)  # the first starts the census (app/procfs.py)
+                        scrape(connection)  # the first starts the census (app/core/procfs.py)
                         cpu, times = cpu_seconds(namespace.init_pid), []
                         until = time.monotonic() + bench.sizes.wrk_seconds
                         while time.monotonic() < until:

@@ -8,8 +8,8 @@ directory is on PYTHONPATH: pidone's code is untouched.
 - PIDONE_TEST_WATCH_FAULT=1: the core's watch of the HTTP server raises when asked.
 - PIDONE_TEST_LOOP_FAULT=PATH: once that file exists, every sigtimedwait and sigwaitinfo raises:
   no turn of the core loop can succeed any more.
-- PIDONE_TEST_HEAD_TIMEOUT=SECONDS: app/guard.py's deadline for a request head, shortened.
-- PIDONE_TEST_STALL_AFTER=SECONDS: app/server.py's time before a silent event loop is stuck.
+- PIDONE_TEST_HEAD_TIMEOUT=SECONDS: app/http/guard.py's deadline for a request head, shortened.
+- PIDONE_TEST_STALL_AFTER=SECONDS: app/http/server.py's time before a silent event loop is stuck.
 - PIDONE_TEST_SLOW_LISTEN=SECONDS: the HTTP thread waits that long before it binds (a busy node).
 """
 
@@ -18,24 +18,24 @@ import signal
 import time
 
 if "PIDONE_TEST_HEAD_TIMEOUT" in os.environ:
-    import app.guard
+    import app.http.guard
 
-    app.guard.HEAD_TIMEOUT = float(os.environ["PIDONE_TEST_HEAD_TIMEOUT"])
+    app.http.guard.HEAD_TIMEOUT = float(os.environ["PIDONE_TEST_HEAD_TIMEOUT"])
 
 if "PIDONE_TEST_STALL_AFTER" in os.environ:
-    import app.server
+    import app.http.server
 
-    app.server.STALL_AFTER = float(os.environ["PIDONE_TEST_STALL_AFTER"])
+    app.http.server.STALL_AFTER = float(os.environ["PIDONE_TEST_STALL_AFTER"])
 
 if "PIDONE_TEST_HTTP_FAULT" in os.environ:
     import asyncio
 
-    import app.quiet_server
+    import app.http.quiet_server
 
     _trigger = os.environ["PIDONE_TEST_HTTP_FAULT"]
-    _main_loop = app.quiet_server.QuietServer.main_loop
+    _main_loop = app.http.quiet_server.QuietServer.main_loop
 
-    async def _main_loop_with_fault(self: app.quiet_server.QuietServer) -> None:
+    async def _main_loop_with_fault(self: app.http.quiet_server.QuietServer) -> None:
         # The server's own main loop sleeps until stopped: watch for the trigger beside it.
         serving = asyncio.ensure_future(_main_loop(self))
         while not os.path.exists(_trigger):
@@ -50,15 +50,15 @@ if "PIDONE_TEST_HTTP_FAULT" in os.environ:
             time.sleep(3600)
         serving.cancel()  # "quit": the main loop ends as if asked to
 
-    app.quiet_server.QuietServer.main_loop = _main_loop_with_fault
+    app.http.quiet_server.QuietServer.main_loop = _main_loop_with_fault
 
 if os.environ.get("PIDONE_TEST_HTTP_START_FAULT") == "1":
-    import app.server
+    import app.http.server
 
     def _start_with_fault(self: object) -> bool:
         raise LookupError("injected fault: nobody expects this one")
 
-    app.server.HttpServer.start = _start_with_fault
+    app.http.server.HttpServer.start = _start_with_fault
 
 if "PIDONE_TEST_KILL_FAULT" in os.environ:
     _signo, _errno = (int(part) for part in os.environ["PIDONE_TEST_KILL_FAULT"].split(":"))
@@ -74,12 +74,12 @@ if "PIDONE_TEST_KILL_FAULT" in os.environ:
     os.killpg = _with_fault(os.killpg)
 
 if os.environ.get("PIDONE_TEST_WATCH_FAULT") == "1":
-    import app.server
+    import app.http.server
 
     def _trouble_with_fault(self: object) -> str | None:
         raise ValueError("injected fault: the watch broke")
 
-    app.server.HttpServer.trouble = _trouble_with_fault
+    app.http.server.HttpServer.trouble = _trouble_with_fault
 
 if "PIDONE_TEST_LOOP_FAULT" in os.environ:
     _loop_trigger = os.environ["PIDONE_TEST_LOOP_FAULT"]
@@ -95,12 +95,12 @@ if "PIDONE_TEST_LOOP_FAULT" in os.environ:
     signal.sigwaitinfo = _wait_with_fault(signal.sigwaitinfo)
 
 if "PIDONE_TEST_SLOW_LISTEN" in os.environ:
-    import app.server
+    import app.http.server
 
-    _listen = app.server.HttpServer._listen
+    _listen = app.http.server.HttpServer._listen
 
-    def _slow_listen(self: app.server.HttpServer):
+    def _slow_listen(self: app.http.server.HttpServer):
         time.sleep(float(os.environ["PIDONE_TEST_SLOW_LISTEN"]))
         return _listen(self)
 
-    app.server.HttpServer._listen = _slow_listen
+    app.http.server.HttpServer._listen = _slow_listen

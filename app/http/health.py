@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from app.procfs import read_process
-from app.state import Phase, Snapshot
+from app.core.procfs import read_process
+from app.core.state import Phase, Snapshot
 
 STALL_AFTER = 5.0
 """Seconds without a core-loop turn before pidone calls itself stalled; the loop turns at

@@ -1,6 +1,6 @@
 """When a child that exited on its own starts again: --restart's rule, back-off and limit.
 
-A plain state machine like app/policy.py, owned by the core thread: it is told how each child
+A plain state machine like app/core/policy.py, owned by the core thread: it is told how each child
 ended and how long it ran, and answers whether to start the command again and after how long.
 It never signals and never reads a clock (tests/test_restart_policy.py drives it by a table).
 """

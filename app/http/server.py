@@ -1,4 +1,4 @@
-"""The HTTP side's threads: bind, answer probes at the front door (app/front.py), serve the app
+"""The HTTP side's threads: bind, answer probes at the front door (app/http/front.py), serve the app
 with uvicorn; stop on a flag; never take the core down."""
 
 from __future__ import annotations
@@ -6,17 +6,17 @@ from __future__ import annotations
 import threading
 import time
 
-from app.address import ListenAddress
-from app.core import HEARTBEAT_INTERVAL, Core
+from app.http.address import ListenAddress
+from app.core.loop import HEARTBEAT_INTERVAL, Core
 from app.log import log
 
 TYPE_CHECKING = False  # the main thread only starts the thread: the socket module, typing,
 if TYPE_CHECKING:      # logging and uvicorn are imported there, while the core already runs.
     import socket
 
-    from app.front import FrontDoor
-    from app.listen import UnixSocketFile
-    from app.quiet_server import QuietServer, WatchedSelector
+    from app.http.front import FrontDoor
+    from app.http.listen import UnixSocketFile
+    from app.http.quiet_server import QuietServer, WatchedSelector
 
 
 STALL_AFTER = 10.0
@@ -30,9 +30,9 @@ LISTEN_VERDICT_TIMEOUT = 1.0
 child that exits at once does not take the one line saying why the API never served with it."""
 
 # uvicorn's knobs, set on purpose rather than inherited (see docs/http.md). Connections
-# are accepted, counted per peer and held until their first head by app/front.py, which
+# are accepted, counted per peer and held until their first head by app/http/front.py, which
 # answers the probes itself; request heads and unsent answers in uvicorn's loop are bounded by
-# app/guard.py, not by uvicorn's limit_concurrency, which answers 503 to every request,
+# app/http/guard.py, not by uvicorn's limit_concurrency, which answers 503 to every request,
 # probes included, once slow clients hold that many connections.
 KEEP_ALIVE_SECONDS = 5
 
@@ -145,7 +145,7 @@ class HttpServer:
             log.error("HTTP server stopped without being asked to; the child runs on without it")
 
     def _listen(self) -> socket.socket | None:
-        from app.listen import (FEWEST_FILE_DESCRIPTORS, BindError, UnixSocketFile, listen,
+        from app.http.listen import (FEWEST_FILE_DESCRIPTORS, BindError, UnixSocketFile, listen,
                                 raise_file_limit)
 
         if (limit := raise_file_limit()) < FEWEST_FILE_DESCRIPTORS:
@@ -166,19 +166,19 @@ class HttpServer:
         return sock
 
     def _run_uvicorn(self, sock: socket.socket) -> None:
-        from app.lean_uvicorn import register_uvicorn
-        from app.no_openssl import keep_out
+        from app.http.lean_uvicorn import register_uvicorn
+        from app.http.no_openssl import keep_out
 
         keep_out()  # before anything below imports ssl or hashlib
         register_uvicorn()
         import uvicorn
 
-        from app.front import FrontDoor
-        from app.guard import Drops, Guard
-        from app.quiet_server import QuietServer, WatchedSelector, watched_loop
-        from app.shares import ConnectionShares
-        from app.uvicorn_log import route_uvicorn_logs
-        from app.web import build_app
+        from app.http.front import FrontDoor
+        from app.http.guard import Drops, Guard
+        from app.http.quiet_server import QuietServer, WatchedSelector, watched_loop
+        from app.http.shares import ConnectionShares
+        from app.http.uvicorn_log import route_uvicorn_logs
+        from app.http.web import build_app
 
         verbose = self.core.config.verbosity >= 2
         route_uvicorn_logs(verbose)
@@ -193,10 +193,10 @@ class HttpServer:
             ws="none",
             interface="asgi3",
             log_config=None,
-            access_log=False,  # app/web.py writes it at -vv: the path only, never the query
+            access_log=False,  # app/http/web.py writes it at -vv: the path only, never the query
             proxy_headers=False,  # the peer address decides the loopback rule: never trust a header
             server_header=False,
-            date_header=False,  # app/web.py adds it: uvicorn's would need its loop to tick
+            date_header=False,  # app/http/web.py adds it: uvicorn's would need its loop to tick
             timeout_keep_alive=KEEP_ALIVE_SECONDS,
             timeout_graceful_shutdown=int(STOP_TIMEOUT),
         )

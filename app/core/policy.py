@@ -13,7 +13,7 @@ from collections import namedtuple
 from collections.abc import Mapping
 
 from app.config import BY_SIGNAL, CHILD, GROUP
-from app.signals import JOB_CONTROL, TERMINATING
+from app.core.signals import JOB_CONTROL, TERMINATING
 
 ENDING: frozenset[int] = frozenset(TERMINATING | {signal.SIGKILL})
 """What ends the workload: by default it reaches the child's whole group, so that a shell

@@ -3,8 +3,8 @@
 Parsing is what costs: h11 and uvicorn spend about 3 µs a header, so a 12.8 KB head of 3,200
 empty `X:` headers took 9-13 ms of pidone's CPU where a probe's takes 0.3 ms (issue 22). These
 checks count bytes and line feeds only (C loops over at most MAX_HEAD_BYTES), so a head is
-refused before it is parsed: by app/front.py for a connection's first head and by
-app/guard.py for the heads that follow on a kept-alive connection.
+refused before it is parsed: by app/http/front.py for a connection's first head and by
+app/http/guard.py for the heads that follow on a kept-alive connection.
 """
 
 from __future__ import annotations

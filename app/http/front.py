@@ -5,14 +5,14 @@ Issue 22: served by one event loop in arrival order, the probe's answer depended
 else's traffic, and whatever is cheap to send and costly to serve starved it (idle connections,
 heads of thousands of headers, gzip scrapes). Here no other route can block the probes:
 - Accepting, holding idle connections and reading first heads costs a few system calls each;
-  a head is measured (bytes received, header lines) before anything parses it (app/head.py).
+  a head is measured (bytes received, header lines) before anything parses it (app/http/head.py).
 - GET/HEAD /health, /livez and /readyz are answered here, in this thread, from
   Core.snapshot(): the app's event loop, whatever it is busy with, is not on their path, and
   this thread gets the GIL within the switch interval. Kubelet's httpGet on the documented
   port reaches them as before.
 - Every other request is handed with its connection to uvicorn's loop (`hand_over`), which
   serves it and whatever follows on that connection.
-- Connections are counted per peer (app/shares.py). Past the budget of file descriptors the
+- Connections are counted per peer (app/http/shares.py). Past the budget of file descriptors the
   peer holding the most loses its longest waiting connection (max-min fairness): one peer
   cannot take another's share, and no connection goes while an elder of its peer waits.
   Connections past the budget are refused that way, not held off in the kernel's accept
@@ -34,12 +34,12 @@ from collections import deque
 from collections.abc import Callable
 from email.utils import formatdate
 
-from app import guard, health, reports
+from app.http import guard, health, reports
 from app.excerpt import excerpt
-from app.head import AMBIGUOUS_LENGTH, HeadRefused, head_end
+from app.http.head import AMBIGUOUS_LENGTH, HeadRefused, head_end
 from app.log import ERROR, log
-from app.shares import ConnectionShares, peer_of
-from app.state import Snapshot
+from app.http.shares import ConnectionShares, peer_of
+from app.core.state import Snapshot
 
 READ_BYTES = 16 * 1024
 ACCEPTS_PER_TURN = 256

@@ -17,7 +17,7 @@ import sys
 from types import ModuleType
 from typing import NoReturn
 
-WHY = "pidone serves plain HTTP and keeps OpenSSL out of its process (app/no_openssl.py)"
+WHY = "pidone serves plain HTTP and keeps OpenSSL out of its process (app/http/no_openssl.py)"
 
 
 class SSLError(OSError):

@@ -12,7 +12,7 @@ from app.numbers import is_whole_number
 
 TYPE_CHECKING = False  # typing itself is not imported: it costs the start-up path (app.config)
 if TYPE_CHECKING:
-    from app.alarm import Alarm
+    from app.core.alarm import Alarm
 
 SIGRTMIN = signal.SIGRTMIN
 SIGRTMAX = signal.SIGRTMAX

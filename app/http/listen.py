@@ -8,12 +8,12 @@ import os
 import socket
 import stat
 
-from app.address import ListenAddress
+from app.http.address import ListenAddress
 from app.config import DEFAULT_HTTP_MODE
 
 BACKLOG = 1024
 FILE_DESCRIPTORS = 4096
-"""The soft limit pidone asks for; app/front.py's budget of connections is what it gets, less
+"""The soft limit pidone asks for; app/http/front.py's budget of connections is what it gets, less
 a reserve, so that accept() does not run out of descriptors before room is made."""
 FEWEST_FILE_DESCRIPTORS = 16
 """Below this open-files limit the HTTP side is not started: standard streams, the listening

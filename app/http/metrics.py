@@ -1,6 +1,6 @@
 """/metrics: a Prometheus collector that reads one core snapshot per collection, and the
 exposition: one collection shared by every scrape that waits for it, each encoding made once
-(app/costly.py chooses how often a collection may start)."""
+(app/http/costly.py chooses how often a collection may start)."""
 
 from __future__ import annotations
 
@@ -20,9 +20,10 @@ from prometheus_client.core import (
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, choose_encoder, generate_latest, gzip_accepted
 from prometheus_client.registry import Collector
 
-from app import __version__, cgroup, log, procfs
-from app.signals import signal_name
-from app.state import FORWARD_BUCKETS, RESTART_REASONS, Snapshot
+from app import __version__, log
+from app.core import cgroup, procfs
+from app.core.signals import signal_name
+from app.core.state import FORWARD_BUCKETS, RESTART_REASONS, Snapshot
 
 
 PRESET_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP,
@@ -155,7 +156,7 @@ def build_registry(snapshot: Callable[[], Snapshot], drops: Drops | None = None)
 
 class Scrape:
     """Every metric collected once, and the bodies encoded from it as scrapes ask, each
-    variant (format, gzip) made once. Encoded in its app/costly.py thread only."""
+    variant (format, gzip) made once. Encoded in its app/http/costly.py thread only."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.metrics = list(registry.collect())

@@ -19,16 +19,16 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app import costly, health, metrics, reports
-from app.access import check_access
-from app.child import ExecError
-from app.core import (LAST_REAP_TIMEOUT, ChildNotRunning, Core, RestartRefused, SignalRefused,
+from app.http import costly, health, metrics, reports
+from app.http.access import check_access
+from app.core.child import ExecError
+from app.core.loop import (LAST_REAP_TIMEOUT, ChildNotRunning, Core, RestartRefused, SignalRefused,
                       restart_stop_wait)
 from app.excerpt import excerpt
 from app.log import ERROR, log
-from app.procfs import ProcUnavailable
+from app.core.procfs import ProcUnavailable
 from app.numbers import parse_seconds
-from app.signals import TARGETS, SignalNameError, parse_signal, signal_name
+from app.core.signals import TARGETS, SignalNameError, parse_signal, signal_name
 
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -124,7 +124,7 @@ def probe(decide: Callable[..., health.Verdict]) -> Handler:
 
 
 async def serve_metrics(request: Request) -> Response:
-    """A collection begun after this request came (app/costly.py: shared with every scrape
+    """A collection begun after this request came (app/http/costly.py: shared with every scrape
     waiting meanwhile), encoded as asked, outside the event loop."""
     content_type, gzipped = metrics.variant(request.headers.get("accept", ""),
                                             request.headers.get("accept-encoding", ""))
@@ -142,7 +142,7 @@ async def serve_status(request: Request) -> Response:
 
 
 async def serve_processes(request: Request) -> Response:
-    """A scan as old as its cost allows at most (app/costly.py), shared and outside the loop."""
+    """A scan as old as its cost allows at most (app/http/costly.py), shared and outside the loop."""
     processes: costly.Shared[bytes] = request.app.state.processes
     try:
         body = await processes.get(max_age=processes.refresh_interval())
@@ -314,7 +314,7 @@ class AccessLog:
 class DateHeader:
     """Every answer's Date header (RFC 9110: a server with a clock sends one), added here
     rather than by uvicorn, whose copy stays current only while its loop wakes every second
-    (app/quiet_server.py)."""
+    (app/http/quiet_server.py)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app

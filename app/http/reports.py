@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from app import __version__, procfs
+from app import __version__
+from app.core import procfs
 from app.config import Config
-from app.health import Verdict, heartbeat_age
-from app.signals import signal_name
-from app.state import ChildStatus, ExitRecord, Snapshot
+from app.http.health import Verdict, heartbeat_age
+from app.core.signals import signal_name
+from app.core.state import ChildStatus, ExitRecord, Snapshot
 
 PROCESSES_LISTED = 1000
 """Processes /processes lists at most, zombies first: 30,000 made a 5.6 MB answer (issue 22)."""

@@ -8,21 +8,21 @@ import time
 from _thread import get_ident
 from collections import deque, namedtuple
 
-from app.alarm import Alarm
-from app.child import ExecError, give_back_the_terminal, spawn_child
+from app.core.alarm import Alarm
+from app.core.child import ExecError, give_back_the_terminal, spawn_child
 from app.config import CHILD, GROUP, Config
 from app.log import DEBUG, log
-from app.policy import HOLD, STOP_TIMEOUT, Decision, SignalPolicy
-from app.restart import RestartPolicy
-from app.signals import JOB_CONTROL, TERMINATING, SignalTaker, signal_name
-from app.state import ChildStatus, CoreState, ExitRecord, Phase, Snapshot
+from app.core.policy import HOLD, STOP_TIMEOUT, Decision, SignalPolicy
+from app.core.restart import RestartPolicy
+from app.core.signals import JOB_CONTROL, TERMINATING, SignalTaker, signal_name
+from app.core.state import ChildStatus, CoreState, ExitRecord, Phase, Snapshot
 
 TYPE_CHECKING = False  # typing itself is not imported: it costs the start-up path (app.config)
 if TYPE_CHECKING:
     from collections.abc import Callable
     from concurrent.futures import Future
 
-    from app.procfs import ProcessInfo
+    from app.core.procfs import ProcessInfo
 
 HEARTBEAT_INTERVAL = 1.0
 """Seconds the loop sleeps at most while something watches it (the HTTP side, whose /health
@@ -485,7 +485,7 @@ class Core:
         skips the caller; otherwise pidone's descendants one by one, each through a pidfd
         checked against the start time read from /proc, so that a PID recycled since then
         (by a process that is not ours) is never signalled."""
-        from app import procfs  # only here: the usual core never reads /proc
+        from app.core.loop import procfs  # only here: the usual core never reads /proc
 
         me = os.getpid()
         try:
@@ -774,7 +774,7 @@ class Core:
 
     def _name_leftovers(self) -> str:
         """" to PID (name), ... and N more" for the SIGKILL warning; "" when /proc cannot say."""
-        from app import procfs
+        from app.core.loop import procfs
 
         try:
             if os.getpid() == 1:
@@ -793,7 +793,7 @@ class Core:
     def _descendants(self) -> list[ProcessInfo]:
         if os.getpid() == 1 or not self.state.is_subreaper:
             return []  # as PID 1 every process is ours to reap; otherwise orphans are not ours
-        from app import procfs  # only a subreaper reads /proc here: PID 1 need not import it
+        from app.core.loop import procfs  # only a subreaper reads /proc here: PID 1 need not import it
 
         try:
             return procfs.descendants(os.getpid(), procfs.read_processes())
@@ -853,7 +853,7 @@ def _process_name(pid: int) -> str:
 
 def _signal_same_process(info: ProcessInfo, signo: int) -> bool:
     """Signal the process `info` describes, if it still is that process; True if it was."""
-    from app import procfs
+    from app.core.loop import procfs
 
     try:
         pidfd = os.pidfd_open(info.pid)

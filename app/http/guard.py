@@ -1,6 +1,6 @@
 """uvicorn's HTTP/1.1 protocol, guarded so that no client can lock the probes out.
 
-Connections reach uvicorn's loop from app/front.py, which holds them until their first head
+Connections reach uvicorn's loop from app/http/front.py, which holds them until their first head
 and answers the probes itself; this guards what follows, in uvicorn 0.55 and h11 0.16:
 - A request head that never ends: uvicorn's keep-alive timer starts only after a response,
   and any byte cancels it. Here a head must be complete HEAD_TIMEOUT seconds after the
@@ -8,7 +8,7 @@ and answers the probes itself; this guards what follows, in uvicorn 0.55 and h11
 - A head that is large or holds thousands of headers: h11's max_incomplete_event_size counts
   only what it holds incomplete, and parsing a head costs about 3 µs a header. Here the bytes
   received and the header lines are counted before h11 parses (`HeadLimitedConnection`,
-  app/head.py): over a limit, 400 and a close. So is a head with both Content-Length and
+  app/http/head.py): over a limit, 400 and a close. So is a head with both Content-Length and
   Transfer-Encoding (RFC 9112 6.3).
 - Answers a client never reads: once the socket's send buffer is full, uvicorn awaits its
   drain for ever, and a connection closed with data unsent is released only once it drains.
@@ -41,9 +41,9 @@ from typing import Any
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from app.head import AMBIGUOUS_LENGTH, MAX_HEAD_BYTES, HeadRefused, head_end
+from app.http.head import AMBIGUOUS_LENGTH, MAX_HEAD_BYTES, HeadRefused, head_end
 from app.log import log
-from app.shares import ConnectionShares
+from app.http.shares import ConnectionShares
 
 
 HEAD_TIMEOUT = 10.0
@@ -145,7 +145,7 @@ class Guard:
         self._sweep: asyncio.TimerHandle | None = None
 
     def protocol(self) -> Callable[..., GuardedH11Protocol]:
-        """What uvicorn's Config takes as `http`: app/quiet_server.py calls it for each
+        """What uvicorn's Config takes as `http`: app/http/quiet_server.py calls it for each
         connection the front door hands over."""
         return functools.partial(GuardedH11Protocol, guard=self)
 

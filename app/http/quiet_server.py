@@ -1,16 +1,16 @@
 """uvicorn's Server that nothing wakes while it is idle, on a loop that says whether it waits,
-serving the connections app/front.py hands over instead of listening itself.
+serving the connections app/http/front.py hands over instead of listening itself.
 
 uvicorn's main loop wakes ten times a second to refresh the Date header, call
 `callback_notify` and check `should_exit`. A turn of an idle asyncio loop costs 250-400 µs of
 CPU (its caches have gone cold since the last one): ten of them, or even one a second, cost
 an idle pidone more than the whole least Python init spends (bench/floor_init.py). Here an
-idle server does not wake at all: the app adds the Date header itself (app/web.py), `stop()`
+idle server does not wake at all: the app adds the Date header itself (app/http/web.py), `stop()`
 wakes the loop at once, and the core's watch learns whether the loop still turns from its
 selector (`WatchedSelector`) instead of from a tick. Stopping waits for the requests in
 flight, woken by the last one's end, not for uvicorn's 0.1 s sleep and polls: pidone leaves
 within milliseconds of its last process. The server is started with no socket of its own
-(`sockets=[]`): the front door (app/front.py) owns the listener and gives it connections
+(`sockets=[]`): the front door (app/http/front.py) owns the listener and gives it connections
 with `adopt`. Imported by the HTTP thread only (it imports uvicorn).
 """
 

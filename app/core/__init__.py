@@ -1,0 +1,1 @@
+"""The core: signals, the child, reaping and leaving. Nothing here imports the HTTP side."""
