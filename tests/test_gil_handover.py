@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from app.core.loop import signals
+from app.core import signals
 from app.core.alarm import Alarm
 from app.core.signals import (TIMER_SLACK_NS, TURN_SWITCH_SECONDS, WAITING_SWITCH_SECONDS, SignalTaker,
                          waiting_switch_interval)

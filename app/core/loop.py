@@ -485,7 +485,7 @@ class Core:
         skips the caller; otherwise pidone's descendants one by one, each through a pidfd
         checked against the start time read from /proc, so that a PID recycled since then
         (by a process that is not ours) is never signalled."""
-        from app.core.loop import procfs  # only here: the usual core never reads /proc
+        from app.core import procfs  # only here: the usual core never reads /proc
 
         me = os.getpid()
         try:
@@ -774,7 +774,7 @@ class Core:
 
     def _name_leftovers(self) -> str:
         """" to PID (name), ... and N more" for the SIGKILL warning; "" when /proc cannot say."""
-        from app.core.loop import procfs
+        from app.core import procfs
 
         try:
             if os.getpid() == 1:
@@ -793,7 +793,7 @@ class Core:
     def _descendants(self) -> list[ProcessInfo]:
         if os.getpid() == 1 or not self.state.is_subreaper:
             return []  # as PID 1 every process is ours to reap; otherwise orphans are not ours
-        from app.core.loop import procfs  # only a subreaper reads /proc here: PID 1 need not import it
+        from app.core import procfs  # only a subreaper reads /proc here: PID 1 need not import it
 
         try:
             return procfs.descendants(os.getpid(), procfs.read_processes())
@@ -853,7 +853,7 @@ def _process_name(pid: int) -> str:
 
 def _signal_same_process(info: ProcessInfo, signo: int) -> bool:
     """Signal the process `info` describes, if it still is that process; True if it was."""
-    from app.core.loop import procfs
+    from app.core import procfs
 
     try:
         pidfd = os.pidfd_open(info.pid)
