@@ -25,9 +25,6 @@ any time the core itself stood still, before the core's watch calls it stuck. Lo
 a busy node does not explain it."""
 STOP_TIMEOUT = 1.0
 """Seconds pidone waits for in-flight requests when it leaves; it exits with os._exit anyway."""
-LISTEN_VERDICT_TIMEOUT = 1.0
-"""Seconds a leaving pidone waits for the HTTP thread to know whether it can listen, so that a
-child that exits at once does not take the one line saying why the API never served with it."""
 
 # uvicorn's knobs, set on purpose rather than inherited (see docs/http.md). Connections
 # are accepted, counted per peer and held until their first head by app/http/front.py, which
@@ -57,8 +54,6 @@ class HttpServer:
         self._cannot_listen = False
         """Set by the HTTP thread when it did not start serving (it cannot bind, too few
         file descriptors): said once, nothing to watch."""
-        self._listen_verdict = threading.Event()
-        """Set by the HTTP thread once it listens or has said why it cannot."""
 
     def start(self) -> bool:
         """Start the thread that binds, imports uvicorn and serves: the core loop starts
@@ -111,8 +106,6 @@ class HttpServer:
         connections, and the core leaves without handing the GIL to this thread and back
         (each handover a wait for a CPU on a busy node)."""
         self._stopping = True
-        if self._thread is not None:
-            self._listen_verdict.wait(LISTEN_VERDICT_TIMEOUT)
         server = self._server  # the front door ends with uvicorn's loop, or with pidone
         if server is not None and server.started and server.busy():
             server.stop()
@@ -127,10 +120,7 @@ class HttpServer:
 
     def _serve(self) -> None:
         try:
-            try:
-                sock = self._listen()
-            finally:
-                self._listen_verdict.set()
+            sock = self._listen()
             if sock is None:
                 return
             self._run_uvicorn(sock)

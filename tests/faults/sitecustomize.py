@@ -10,7 +10,6 @@ directory is on PYTHONPATH: pidone's code is untouched.
   no turn of the core loop can succeed any more.
 - PIDONE_TEST_HEAD_TIMEOUT=SECONDS: app/http/guard.py's deadline for a request head, shortened.
 - PIDONE_TEST_STALL_AFTER=SECONDS: app/http/server.py's time before a silent event loop is stuck.
-- PIDONE_TEST_SLOW_LISTEN=SECONDS: the HTTP thread waits that long before it binds (a busy node).
 """
 
 import os
@@ -93,14 +92,3 @@ if "PIDONE_TEST_LOOP_FAULT" in os.environ:
 
     signal.sigtimedwait = _wait_with_fault(signal.sigtimedwait)
     signal.sigwaitinfo = _wait_with_fault(signal.sigwaitinfo)
-
-if "PIDONE_TEST_SLOW_LISTEN" in os.environ:
-    import app.http.server
-
-    _listen = app.http.server.HttpServer._listen
-
-    def _slow_listen(self: app.http.server.HttpServer):
-        time.sleep(float(os.environ["PIDONE_TEST_SLOW_LISTEN"]))
-        return _listen(self)
-
-    app.http.server.HttpServer._listen = _slow_listen
