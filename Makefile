@@ -56,7 +56,11 @@ soak: venv system-packages
 bench: venv system-packages
 	$(PY) -m bench.run --out docs
 
+# The demo needs only unshare and Prometheus of the Debian packages.
+DEMO_APT_PACKAGES := util-linux prometheus
+
 demo: venv
+	@$(MAKE) --no-print-directory system-packages APT_PACKAGES="$(DEMO_APT_PACKAGES)"
 	$(PY) examples/demo.py
 
 # docs/dashboard.png: the Grafana dashboard's queries, plotted from the e2e test's Prometheus.
